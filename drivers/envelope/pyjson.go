@@ -1,0 +1,282 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// MarshalJSON encodes v as Python's json.dumps does with its defaults, which
+// is what oslo.messaging sends: ", " and ": " separators, non-ASCII escaped
+// as \uXXXX (surrogate pairs above U+FFFF), no HTML escaping. Map keys are
+// sorted; an *Object keeps its order. Values of other Go types are first
+// converted through encoding/json.
+func MarshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := encodeValue(&b, v, 0); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON decodes JSON text into maps, slices, strings, bools, nil and
+// json.Number (so integers keep every digit). Python's NaN, Infinity and
+// -Infinity literals are not accepted, as JSON forbids them.
+func UnmarshalJSON(data []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if d.More() {
+		return nil, fmt.Errorf("unexpected data after the JSON value at offset %d", d.InputOffset())
+	}
+	if _, err := d.Token(); err == nil {
+		return nil, fmt.Errorf("unexpected data after the JSON value")
+	}
+	return v, nil
+}
+
+// Object is a JSON object whose keys are written in the order given, the
+// way a Python dict keeps insertion order.
+type Object struct {
+	Keys   []string
+	Values map[string]any
+}
+
+// Set appends key (or replaces its value, keeping its place).
+func (o *Object) Set(key string, v any) {
+	if o.Values == nil {
+		o.Values = map[string]any{}
+	}
+	if _, ok := o.Values[key]; !ok {
+		o.Keys = append(o.Keys, key)
+	}
+	o.Values[key] = v
+}
+
+const maxDepth = 512
+
+func encodeValue(b *bytes.Buffer, v any, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("value nested deeper than %d levels", maxDepth)
+	}
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		if x {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+	case string:
+		writeString(b, x)
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(x), 64); err != nil && !isBigInt(string(x)) {
+			return fmt.Errorf("invalid number %q", string(x))
+		}
+		b.WriteString(string(x))
+	case float64:
+		return writeFloat(b, x)
+	case float32:
+		return writeFloat(b, float64(x))
+	case int:
+		b.WriteString(strconv.Itoa(x))
+	case int64:
+		b.WriteString(strconv.FormatInt(x, 10))
+	case int32:
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+	case uint64:
+		b.WriteString(strconv.FormatUint(x, 10))
+	case uint32:
+		b.WriteString(strconv.FormatUint(uint64(x), 10))
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if err := encodeValue(b, e, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case []string:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeString(b, e)
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return writeObject(b, keys, func(k string) any { return x[k] }, depth)
+	case *Object:
+		return writeObject(b, x.Keys, func(k string) any { return x.Values[k] }, depth)
+	default:
+		return encodeOther(b, v, depth)
+	}
+	return nil
+}
+
+// encodeOther handles named map/slice types (drivers.Message,
+// drivers.Context) and arbitrary Go values via encoding/json.
+func encodeOther(b *bytes.Buffer, v any, depth int) error {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map:
+		if rv.Type().Key().Kind() == reflect.String && rv.Type().Elem().Kind() == reflect.Interface {
+			m := make(map[string]any, rv.Len())
+			iter := rv.MapRange()
+			for iter.Next() {
+				m[iter.Key().String()] = iter.Value().Interface()
+			}
+			return encodeValue(b, m, depth)
+		}
+	case reflect.Slice:
+		if rv.Type().Elem().Kind() == reflect.Interface {
+			s := make([]any, rv.Len())
+			for i := range s {
+				s[i] = rv.Index(i).Interface()
+			}
+			return encodeValue(b, s, depth)
+		}
+	case reflect.Pointer:
+		if rv.IsNil() {
+			b.WriteString("null")
+			return nil
+		}
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("value of type %T is not JSON-representable: %w", v, err)
+	}
+	generic, err := UnmarshalJSON(raw)
+	if err != nil {
+		return err
+	}
+	return encodeValue(b, generic, depth)
+}
+
+func writeObject(b *bytes.Buffer, keys []string, get func(string) any, depth int) error {
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeString(b, k)
+		b.WriteString(": ")
+		if err := encodeValue(b, get(k), depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+func isBigInt(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '-' {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeFloat writes f as Python's float repr: shortest round-trip digits,
+// always with a decimal point or exponent ("1.0", "1e+16", "1.5e-07").
+func writeFloat(b *bytes.Buffer, f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("%v is not representable in JSON", f)
+	}
+	abs := math.Abs(f)
+	if abs != 0 && (abs < 1e-4 || abs >= 1e16) {
+		s := strconv.FormatFloat(f, 'e', -1, 64)
+		// Go writes e-07 / e+16; Python writes e-07 / e+16 as well.
+		b.WriteString(s)
+		return nil
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	b.WriteString(s)
+	if !bytes.ContainsAny([]byte(s), ".e") {
+		b.WriteString(".0")
+	}
+	return nil
+}
+
+// writeString writes s with Python's ensure_ascii escaping.
+func writeString(b *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	b.WriteByte('"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"':
+				b.WriteString(`\"`)
+			case '\\':
+				b.WriteString(`\\`)
+			case '\n':
+				b.WriteString(`\n`)
+			case '\r':
+				b.WriteString(`\r`)
+			case '\t':
+				b.WriteString(`\t`)
+			case '\b':
+				b.WriteString(`\b`)
+			case '\f':
+				b.WriteString(`\f`)
+			default:
+				if c < 0x20 {
+					b.WriteString(`\u00`)
+					b.WriteByte(hex[c>>4])
+					b.WriteByte(hex[c&15])
+				} else {
+					b.WriteByte(c)
+				}
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		writeU := func(u rune) {
+			b.WriteString(`\u`)
+			b.WriteByte(hex[u>>12&15])
+			b.WriteByte(hex[u>>8&15])
+			b.WriteByte(hex[u>>4&15])
+			b.WriteByte(hex[u&15])
+		}
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			writeU(r1)
+			writeU(r2)
+		} else {
+			writeU(r)
+		}
+	}
+	b.WriteByte('"')
+}
