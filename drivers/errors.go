@@ -56,7 +56,12 @@ type DeliveryError struct {
 	Address       string // exchange/routing key or AMQP 1.0 address
 	Attempts      int    // how many publishes were tried
 	Undeliverable bool   // the broker returned the message (no route)
-	Err           error  // the last underlying error, if any
+	// Ambiguous is set when the connection failed after the message was
+	// written and before the backend confirmed it: it may have been
+	// delivered. Drivers never resend such a message, so retrying cannot
+	// duplicate it (C16).
+	Ambiguous bool
+	Err       error // the last underlying error, if any
 }
 
 func (e *DeliveryError) Error() string {
@@ -71,6 +76,9 @@ func (e *DeliveryError) Error() string {
 	}
 	if e.Attempts > 0 {
 		fmt.Fprintf(&b, " after %d attempt(s)", e.Attempts)
+	}
+	if e.Ambiguous {
+		b.WriteString(" (outcome unknown: the connection failed before the broker confirmed; not resent, to avoid a duplicate)")
 	}
 	if e.Err != nil {
 		b.WriteString(": ")

@@ -280,3 +280,18 @@ func writeString(b *bytes.Buffer, s string) {
 	}
 	b.WriteByte('"')
 }
+
+// MustNormalize returns v as our JSON decoder would give it back, for
+// comparing values built in Go with values received; it panics on values
+// that are not JSON-representable.
+func MustNormalize(v any) any {
+	b, err := MarshalJSON(v)
+	if err != nil {
+		panic(err)
+	}
+	n, err := UnmarshalJSON(b)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}

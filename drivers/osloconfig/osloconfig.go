@@ -150,7 +150,10 @@ func Apply(cfg *drivers.Config, sources ...Source) ([]Warning, error) {
 		}
 		last := use[len(use)-1]
 		if err := cfg.Set(last.section, last.key, values...); err != nil {
-			bad := values[len(values)-1]
+			var bad string
+			if len(values) > 0 {
+				bad = values[len(values)-1]
+			}
 			var oe *drivers.OptionError
 			if errors.As(err, &oe) && oe.Value != "" {
 				bad = oe.Value
@@ -201,6 +204,9 @@ func read(src Source) ([]assignment, []Warning, error) {
 			var values []string
 			for _, v := range k.ValueWithShadows() {
 				values = append(values, unquote(v))
+			}
+			if len(values) == 0 {
+				values = []string{""} // "key =" sets the empty string
 			}
 			out = append(out, assignment{section: name, key: key, values: values, file: src.Name, line: line})
 		}

@@ -1,0 +1,450 @@
+package rabbit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/drivers/envelope"
+)
+
+// MaxMessageSize is the largest body the driver sends: RabbitMQ's default
+// max_message_size (128 MiB). Larger messages fail with
+// drivers.ErrMessageTooLarge before anything is sent (C19).
+const MaxMessageSize = 128 << 20
+
+// replyRetryInterval is how often a reply to a missing reply queue is
+// tried again, as oslo does.
+const replyRetryInterval = 250 * time.Millisecond
+
+func init() {
+	drivers.Register(drivers.Registration{Scheme: "rabbit", Group: "oslo_messaging_rabbit", Open: Open})
+}
+
+// Driver is the rabbit:// driver. Use drivers.Open, or Open directly.
+type Driver struct {
+	cfg     *drivers.Config
+	opts    drivers.RabbitOptions
+	topo    topology
+	conn    *connector
+	pool    *sendPool
+	replies *replyWaiter
+	gone    *goneQueues
+	log     *slog.Logger
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[*listener]struct{}
+	loops     sync.WaitGroup
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+// Open returns a driver for the URL's hosts. It connects lazily: the first
+// send or listen dials the broker, so a broker that is down at start-up
+// does not stop the service from starting.
+func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (drivers.Driver, error) {
+	if cfg == nil {
+		cfg = drivers.DefaultConfig()
+	}
+	o := cfg.Rabbit
+	if o.RabbitHAQueues && o.RabbitQuorumQueue {
+		return nil, errors.New("rabbit: rabbit_ha_queues and rabbit_quorum_queue cannot both be set")
+	}
+	conn, err := newConnector(u, o)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{
+		cfg: cfg, opts: o, conn: conn,
+		topo:      topology{o: o, controlExchange: cfg.Default.ControlExchange},
+		gone:      newGoneQueues(200, 60*time.Second),
+		log:       slog.Default().With(slog.String("driver", "rabbit")),
+		listeners: map[*listener]struct{}{},
+	}
+	if d.topo.controlExchange == "" {
+		d.topo.controlExchange = "openstack"
+	}
+	d.pool = newSendPool(o.RPCConnPoolSize, o.ConnPoolMinSize, o.ConnPoolTTL, d.dialPublisher)
+	d.replies = newReplyWaiter(d)
+	return d, nil
+}
+
+func (d *Driver) dialPublisher(ctx context.Context) (*publisher, error) {
+	conn, err := d.conn.dialOnce(ctx, "send")
+	if err != nil {
+		return nil, err
+	}
+	ch, err := conn.Channel()
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	p := &publisher{conn: conn, ch: ch, returns: make(chan amqp.Return, 4), created: time.Now(), lastUsed: time.Now(), declared: map[string]bool{}}
+	ch.NotifyReturn(p.returns)
+	return p, nil
+}
+
+// goLoop runs f as one of the driver's goroutines, waited for by Close.
+func (d *Driver) goLoop(f func()) {
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		f()
+	}()
+}
+
+func (d *Driver) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.closed
+}
+
+// errMonitor marks a call whose server stopped heartbeating.
+var errMonitor = errors.New("no heartbeat or reply within call_monitor_timeout")
+
+// Send sends an RPC call or cast; see drivers.Driver.
+func (d *Driver) Send(ctx context.Context, target drivers.Target, mctx drivers.Context, msg drivers.Message, o drivers.SendOptions) (any, error) {
+	if d.isClosed() {
+		return nil, drivers.ErrClosed
+	}
+	if err := target.ValidateSend(o.WaitForReply); err != nil {
+		return nil, err
+	}
+	declare, key := d.topo.topicExchange(d.topo.exchangeName(target)), target.Topic
+	if target.Fanout {
+		declare, key = d.topo.fanoutExchange(target.Topic), ""
+	} else if target.Server != "" {
+		key = target.Topic + "." + target.Server
+	}
+	out := envelope.Outgoing{Message: msg, Context: mctx}
+	if !o.WaitForReply {
+		body, err := out.Encode(envelope.Version)
+		if err != nil {
+			return nil, err
+		}
+		return nil, d.publish(ctx, publishSpec{exchange: declare, key: key, mandatory: o.Mandatory, body: body, retry: o.Retry})
+	}
+
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = d.cfg.Default.RPCResponseTimeout
+	}
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := d.replies.start(callCtx); err != nil {
+		return nil, d.callError(ctx, callCtx, target, err)
+	}
+	out.MsgID = envelope.NewID()
+	out.ReplyQueue = d.replies.queue.name
+	out.Timeout = o.CallMonitorTimeout
+	body, err := out.Encode(envelope.Version)
+	if err != nil {
+		return nil, err
+	}
+	replies := d.replies.register(out.MsgID)
+	defer d.replies.unregister(out.MsgID)
+	err = d.publish(callCtx, publishSpec{exchange: declare, key: key, mandatory: o.Mandatory, body: body, retry: o.Retry,
+		expiration: strconv.FormatInt(timeout.Milliseconds(), 10)})
+	if err != nil {
+		return nil, d.callError(ctx, callCtx, target, err)
+	}
+	result, failure, err := d.replies.wait(callCtx, replies, o.CallMonitorTimeout)
+	switch {
+	case errors.Is(err, errMonitor):
+		return nil, &drivers.TimeoutError{Op: "reply to call on " + target.String(), Reason: err.Error()}
+	case err != nil:
+		return nil, d.callError(ctx, callCtx, target, err)
+	case failure != nil:
+		return nil, failure
+	}
+	return result, nil
+}
+
+// callError turns the end of a call's own deadline into ErrTimeout and
+// keeps the caller's cancellation as the context's error (C08, C34).
+func (d *Driver) callError(parent, callCtx context.Context, target drivers.Target, err error) error {
+	if parent.Err() != nil {
+		return errors.Join(parent.Err(), err)
+	}
+	if callCtx.Err() != nil {
+		te := &drivers.TimeoutError{Op: "reply to call on " + target.String()}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			te.Reason = err.Error()
+		}
+		return te
+	}
+	return err
+}
+
+// SendNotification publishes a notification after declaring and binding
+// its queue "<topic>.<priority>" (C20, C22, C23, C26).
+func (d *Driver) SendNotification(ctx context.Context, target drivers.Target, mctx drivers.Context, msg drivers.Message, version string, retry int) error {
+	if d.isClosed() {
+		return drivers.ErrClosed
+	}
+	if err := target.ValidateSend(false); err != nil {
+		return err
+	}
+	body, err := envelope.Outgoing{Message: msg, Context: mctx}.Encode(version)
+	if err != nil {
+		return err
+	}
+	exchange := d.topo.exchangeName(target)
+	q := d.topo.durableQueue(target.Topic, exchange, target.Topic)
+	return d.publish(ctx, publishSpec{exchange: q.exchange, queue: &q, key: target.Topic, body: body, retry: retry})
+}
+
+// publishSpec is one logical message to publish.
+type publishSpec struct {
+	exchange   exchangeDecl
+	queue      *queueDecl // declared and bound first (notifications)
+	key        string
+	mandatory  bool
+	body       []byte
+	expiration string
+	retry      int
+}
+
+// publish sends one logical message with confirms, retrying only when the
+// broker certainly does not have it (C14-C16).
+func (d *Driver) publish(ctx context.Context, s publishSpec) error {
+	address := s.exchange.name + "/" + s.key
+	if len(s.body) > MaxMessageSize {
+		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.body), address, MaxMessageSize)
+	}
+	msg := amqp.Publishing{
+		ContentType: "application/json", ContentEncoding: "utf-8",
+		DeliveryMode: amqp.Persistent, Expiration: s.expiration, Body: s.body,
+	}
+	var last error
+	for attempt := 1; ; attempt++ {
+		if d.isClosed() {
+			return drivers.ErrClosed
+		}
+		p, err := d.pool.get(ctx)
+		if err == nil {
+			err = d.declare(p, s)
+			if err != nil {
+				d.pool.drop(p)
+				var ae *amqp.Error
+				if errors.As(err, &ae) && isDeclareRefusal(ae) {
+					return &drivers.DeliveryError{Address: address, Attempts: attempt, Err: err}
+				}
+			}
+		}
+		if err == nil {
+			var oc outcome
+			oc, err = p.publish(ctx, s.exchange.name, s.key, s.mandatory, msg)
+			switch oc {
+			case confirmed:
+				d.pool.put(p)
+				return nil
+			case returned:
+				d.pool.put(p)
+				return &drivers.DeliveryError{Address: address, Attempts: attempt, Undeliverable: true, Err: err}
+			case ambiguous:
+				d.pool.drop(p)
+				return &drivers.DeliveryError{Address: address, Attempts: attempt, Ambiguous: true, Err: err}
+			case interrupted:
+				d.pool.drop(p)
+				return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Ambiguous: true, Err: err})
+			case refused:
+				if p.broken() {
+					d.pool.drop(p)
+				} else {
+					d.pool.put(p)
+				}
+			}
+		}
+		if errors.Is(err, errPoolClosed) {
+			return drivers.ErrClosed
+		}
+		var ae *drivers.AuthError
+		if errors.As(err, &ae) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Err: err})
+		}
+		last = err
+		if s.retry >= 0 && attempt > s.retry {
+			return &drivers.DeliveryError{Address: address, Attempts: attempt, Err: last}
+		}
+		delay := d.conn.backoff(attempt)
+		d.log.Info("send failed; retrying", slog.String("address", address), slog.Int("attempt", attempt),
+			slog.Any("error", err), slog.Duration("in", delay))
+		if !sleepCtx(ctx, nil, delay) {
+			return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Err: last})
+		}
+	}
+}
+
+// declare declares the spec's exchange (and queue) once per channel.
+func (d *Driver) declare(p *publisher, s publishSpec) error {
+	if s.exchange.name != "" && !p.declared["e:"+s.exchange.name] {
+		if err := declareExchange(p.ch, s.exchange); err != nil {
+			return err
+		}
+		p.declared["e:"+s.exchange.name] = true
+	}
+	if s.queue != nil && !p.declared["q:"+s.queue.name] {
+		if err := declareQueue(p.ch, *s.queue); err != nil {
+			return err
+		}
+		p.declared["q:"+s.queue.name] = true
+	}
+	return nil
+}
+
+// sendReply publishes a reply or heartbeat to the caller's queue,
+// mandatory; a queue that is missing is tried again every 0.25 s for
+// kombu_missing_consumer_retry_timeout, then remembered as gone. It logs
+// failures and never returns them.
+func (d *Driver) sendReply(ctx context.Context, queue string, r envelope.Reply) {
+	if d.gone.has(queue) {
+		d.log.Info("dropping a reply to a reply queue known to be gone", slog.String("queue", queue), slog.String("msg_id", r.MsgID))
+		return
+	}
+	body, err := r.Encode()
+	if err != nil {
+		d.log.Error("cannot encode reply", slog.String("msg_id", r.MsgID), slog.Any("error", err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.opts.KombuMissingConsumerRetryTimeout+time.Second)
+	defer cancel()
+	deadline := time.Now().Add(d.opts.KombuMissingConsumerRetryTimeout)
+	for {
+		err = d.publish(ctx, publishSpec{key: queue, mandatory: true, body: body, retry: -1})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, drivers.ErrUndeliverable) || time.Now().After(deadline) {
+			break
+		}
+		if !sleepCtx(ctx, nil, replyRetryInterval) {
+			break
+		}
+	}
+	if errors.Is(err, drivers.ErrUndeliverable) {
+		d.gone.add(queue)
+	}
+	d.log.Warn("reply not delivered", slog.String("queue", queue), slog.String("msg_id", r.MsgID), slog.Any("error", err))
+}
+
+// Listen subscribes an RPC server (C01-C05).
+func (d *Driver) Listen(ctx context.Context, target drivers.Target, b drivers.Batch) (drivers.Listener, error) {
+	if err := target.ValidateListen(); err != nil {
+		return nil, err
+	}
+	return d.listen(ctx, rpcListener, d.topo.rpcQueues(target), b, "rpc-server")
+}
+
+// ListenForNotifications subscribes a notification listener (C22, C25).
+func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.TargetPriority, pool string, b drivers.Batch) (drivers.Listener, error) {
+	if len(tps) == 0 {
+		return nil, &drivers.TargetError{Reason: "no (target, priority) pairs to listen to"}
+	}
+	for _, tp := range tps {
+		if err := tp.Target.ValidateListen(); err != nil {
+			return nil, err
+		}
+		if tp.Priority == "" {
+			return nil, &drivers.TargetError{Target: tp.Target, Reason: "a notification priority is required"}
+		}
+	}
+	return d.listen(ctx, notifyListener, d.topo.notificationQueues(tps, pool), b, "notification")
+}
+
+func (d *Driver) listen(ctx context.Context, kind listenerKind, queues []queueDecl, b drivers.Batch, purpose string) (drivers.Listener, error) {
+	l := newListener(d, kind, queues, b, purpose)
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil, drivers.ErrClosed
+	}
+	d.listeners[l] = struct{}{}
+	d.mu.Unlock()
+	if err := l.start(ctx); err != nil {
+		l.Cleanup()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (d *Driver) forget(l *listener) {
+	d.mu.Lock()
+	delete(d.listeners, l)
+	d.mu.Unlock()
+}
+
+// RequireFeatures accepts requeue, which notification listeners support.
+func (d *Driver) RequireFeatures(drivers.Features) error { return nil }
+
+// Close stops every listener and the reply consumer, closes the send
+// connections and waits for all goroutines (C33).
+func (d *Driver) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	ls := make([]*listener, 0, len(d.listeners))
+	for l := range d.listeners {
+		ls = append(ls, l)
+	}
+	d.mu.Unlock()
+	for _, l := range ls {
+		l.Stop()
+	}
+	d.replies.stop()
+	d.pool.close()
+	d.loops.Wait()
+	d.pool.close() // publishers put back while closing
+	return nil
+}
+
+// goneQueues remembers reply queues that did not exist, for a while.
+type goneQueues struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	until map[string]time.Time
+}
+
+func newGoneQueues(n int, ttl time.Duration) *goneQueues {
+	return &goneQueues{max: n, ttl: ttl, until: map[string]time.Time{}}
+}
+
+func (g *goneQueues) add(q string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for k, t := range g.until {
+		if now.After(t) {
+			delete(g.until, k)
+		}
+	}
+	if len(g.until) >= g.max {
+		return
+	}
+	g.until[q] = now.Add(g.ttl)
+}
+
+func (g *goneQueues) has(q string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t, ok := g.until[q]
+	return ok && time.Now().Before(t)
+}

@@ -1,0 +1,156 @@
+package rabbit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/drivers/envelope"
+)
+
+// replyWaiter owns the driver's reply queue and hands replies to the calls
+// waiting for them, at most once each (C07, C11).
+type replyWaiter struct {
+	d     *Driver
+	queue queueDecl
+
+	mu      sync.Mutex
+	waiters map[string]chan *envelope.Reply // by _msg_id
+	ready   chan struct{}                   // closed once the first consumer is in place
+	err     error                           // why the waiter could not start
+	started bool
+
+	dedup *idWindow
+	c     *consumer
+}
+
+func newReplyWaiter(d *Driver) *replyWaiter {
+	rw := &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{},
+		ready: make(chan struct{}), dedup: newIDWindow(4096)}
+	rw.c = &consumer{d: d, purpose: "reply", queues: []queueDecl{rw.queue},
+		handle: rw.handle, onReady: func() { rw.markReady(nil) }, onFatal: rw.markReady}
+	rw.c.init()
+	return rw
+}
+
+// stop ends the reply consumer, if it ever started, and waits for it.
+func (rw *replyWaiter) stop() {
+	rw.mu.Lock()
+	started := rw.started
+	rw.started = true // no start after stop
+	rw.mu.Unlock()
+	rw.c.halt()
+	if started {
+		<-rw.c.done
+	}
+	rw.markReady(drivers.ErrClosed)
+}
+
+// start launches the consumer on first use and waits until it consumes.
+func (rw *replyWaiter) start(ctx context.Context) error {
+	rw.mu.Lock()
+	if !rw.started {
+		rw.started = true
+		rw.d.goLoop(rw.c.run)
+	}
+	rw.mu.Unlock()
+	select {
+	case <-rw.ready:
+		return rw.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (rw *replyWaiter) markReady(err error) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	select {
+	case <-rw.ready:
+	default:
+		rw.err = err
+		close(rw.ready)
+	}
+}
+
+// register makes room for the replies to msgID.
+func (rw *replyWaiter) register(msgID string) chan *envelope.Reply {
+	ch := make(chan *envelope.Reply, 16)
+	rw.mu.Lock()
+	rw.waiters[msgID] = ch
+	rw.mu.Unlock()
+	return ch
+}
+
+// unregister forgets msgID: replies arriving later are dropped (C08).
+func (rw *replyWaiter) unregister(msgID string) {
+	rw.mu.Lock()
+	delete(rw.waiters, msgID)
+	rw.mu.Unlock()
+}
+
+// handle is called by the consumer for each delivery on the reply queue;
+// replies are acknowledged on receipt, as oslo does.
+func (rw *replyWaiter) handle(del amqp.Delivery, _ uint64) {
+	_ = del.Ack(false)
+	r, err := envelope.DecodeReply(del.Body, rw.d.cfg.AllowedRemoteExmods)
+	if err != nil {
+		rw.d.log.Warn("dropping a malformed reply", slog.String("queue", rw.queue.name), slog.Any("error", err))
+		return
+	}
+	if !rw.dedup.add(r.UniqueID) {
+		rw.d.log.Info("dropping a repeated reply", slog.String("msg_id", r.MsgID), slog.String("unique_id", r.UniqueID))
+		return
+	}
+	rw.mu.Lock()
+	ch, ok := rw.waiters[r.MsgID]
+	rw.mu.Unlock()
+	if !ok {
+		rw.d.log.Info("dropping a reply for a call no longer waiting (timed out or unknown _msg_id)", slog.String("msg_id", r.MsgID))
+		return
+	}
+	select {
+	case ch <- r:
+	default:
+		rw.d.log.Warn("dropping a reply: the caller's buffer is full", slog.String("msg_id", r.MsgID))
+	}
+}
+
+// wait returns the call's result, its failure, or a timeout (C06, C08,
+// C10, C12).
+func (rw *replyWaiter) wait(ctx context.Context, ch chan *envelope.Reply, monitor time.Duration) (result any, failure error, err error) {
+	var monitorC <-chan time.Time
+	var mt *time.Timer
+	if monitor > 0 {
+		mt = time.NewTimer(monitor)
+		defer mt.Stop()
+		monitorC = mt.C
+	}
+	var final any
+	for {
+		select {
+		case r := <-ch:
+			if r.Failure != nil {
+				return nil, r.Failure, nil
+			}
+			if r.Result != nil {
+				final = r.Result
+			}
+			if r.Ending {
+				return final, nil, nil
+			}
+			if r.Result == nil && mt != nil {
+				// A call-monitor heartbeat: the server is still working.
+				mt.Reset(monitor)
+			}
+		case <-monitorC:
+			return nil, nil, errMonitor
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
