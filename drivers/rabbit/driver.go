@@ -38,6 +38,7 @@ type Driver struct {
 	replies *replyWaiter
 	gone    *goneQueues
 	log     *slog.Logger
+	maxSize int // MaxMessageSize; smaller in tests
 
 	mu        sync.Mutex
 	closed    bool
@@ -68,6 +69,7 @@ func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (driv
 		gone:      newGoneQueues(200, 60*time.Second),
 		log:       slog.Default().With(slog.String("driver", "rabbit")),
 		listeners: map[*listener]struct{}{},
+		maxSize:   MaxMessageSize,
 	}
 	if d.topo.controlExchange == "" {
 		d.topo.controlExchange = "openstack"
@@ -220,8 +222,8 @@ type publishSpec struct {
 // broker certainly does not have it (C14-C16).
 func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 	address := s.exchange.name + "/" + s.key
-	if len(s.body) > MaxMessageSize {
-		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.body), address, MaxMessageSize)
+	if len(s.body) > d.maxSize {
+		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.body), address, d.maxSize)
 	}
 	msg := amqp.Publishing{
 		ContentType: "application/json", ContentEncoding: "utf-8",

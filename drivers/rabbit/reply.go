@@ -17,63 +17,76 @@ import (
 type replyWaiter struct {
 	d     *Driver
 	queue queueDecl
+	dedup *idWindow
 
 	mu      sync.Mutex
 	waiters map[string]chan *envelope.Reply // by _msg_id
-	ready   chan struct{}                   // closed once the first consumer is in place
-	err     error                           // why the waiter could not start
-	started bool
-
-	dedup *idWindow
-	c     *consumer
+	c       *consumer                       // nil until the first call
+	ready   chan struct{}                   // closed once c consumes, or failed
+	err     error                           // why c failed to start
+	stopped bool
 }
 
 func newReplyWaiter(d *Driver) *replyWaiter {
-	rw := &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{},
-		ready: make(chan struct{}), dedup: newIDWindow(4096)}
-	rw.c = &consumer{d: d, purpose: "reply", queues: []queueDecl{rw.queue},
-		handle: rw.handle, onReady: func() { rw.markReady(nil) }, onFatal: rw.markReady}
-	rw.c.init()
-	return rw
+	return &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{}, dedup: newIDWindow(4096)}
 }
 
-// stop ends the reply consumer, if it ever started, and waits for it.
-func (rw *replyWaiter) stop() {
-	rw.mu.Lock()
-	started := rw.started
-	rw.started = true // no start after stop
-	rw.mu.Unlock()
-	rw.c.halt()
-	if started {
-		<-rw.c.done
-	}
-	rw.markReady(drivers.ErrClosed)
-}
-
-// start launches the consumer on first use and waits until it consumes.
+// start launches the reply consumer on first use (or again after it failed
+// to start, such as on wrong credentials) and waits until it consumes.
 func (rw *replyWaiter) start(ctx context.Context) error {
 	rw.mu.Lock()
-	if !rw.started {
-		rw.started = true
-		rw.d.goLoop(rw.c.run)
+	if rw.stopped {
+		rw.mu.Unlock()
+		return drivers.ErrClosed
 	}
+	if rw.c == nil || (isClosed(rw.ready) && rw.err != nil) {
+		ready := make(chan struct{})
+		c := &consumer{d: rw.d, purpose: "reply", queues: []queueDecl{rw.queue}, handle: rw.handle}
+		c.onReady = func() { rw.markReady(ready, nil) }
+		c.onFatal = func(err error) { rw.markReady(ready, err) }
+		c.init()
+		rw.c, rw.ready, rw.err = c, ready, nil
+		rw.d.goLoop(c.run)
+	}
+	ready := rw.ready
 	rw.mu.Unlock()
 	select {
-	case <-rw.ready:
+	case <-ready:
+		rw.mu.Lock()
+		defer rw.mu.Unlock()
 		return rw.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-func (rw *replyWaiter) markReady(err error) {
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func (rw *replyWaiter) markReady(ready chan struct{}, err error) {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	select {
-	case <-rw.ready:
-	default:
+	if ready == rw.ready && !isClosed(ready) {
 		rw.err = err
-		close(rw.ready)
+		close(ready)
+	}
+}
+
+// stop ends the reply consumer, if it ever started, and waits for it.
+func (rw *replyWaiter) stop() {
+	rw.mu.Lock()
+	rw.stopped = true
+	c := rw.c
+	rw.mu.Unlock()
+	if c != nil {
+		c.halt()
+		<-c.done
 	}
 }
 
