@@ -17,7 +17,7 @@ import (
 
 // raw opens a plain amqp091-go channel on the broker behind url, for
 // observing and for injecting what a driver would never send.
-func raw(t *testing.T, url string) *amqp.Channel {
+func raw(t testing.TB, url string) *amqp.Channel {
 	t.Helper()
 	u, err := drivers.ParseURL(url)
 	if err != nil {

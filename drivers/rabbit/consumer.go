@@ -20,6 +20,7 @@ type consumer struct {
 	purpose      string
 	queues       []queueDecl
 	prefetch     int
+	autoAck      bool     // the broker forgets a message once it is sent (replies)
 	deleteOnStop []string // queues this consumer owns alone (fanout)
 
 	// handle receives every delivery with the generation (one per
@@ -132,7 +133,7 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 		if err := declareQueue(ch, q); err != nil {
 			return fmt.Errorf("declare queue %s: %w", q.name, err)
 		}
-		dl, err := ch.Consume(q.name, "", false, false, false, false, args)
+		dl, err := ch.Consume(q.name, "", c.autoAck, false, false, false, args)
 		if err != nil {
 			return fmt.Errorf("consume %s: %w", q.name, err)
 		}

@@ -30,7 +30,7 @@ func fastConfig() *drivers.Config {
 	return c
 }
 
-func open(t *testing.T, url string, cfg *drivers.Config) drivers.Driver {
+func open(t testing.TB, url string, cfg *drivers.Config) drivers.Driver {
 	t.Helper()
 	if cfg == nil {
 		cfg = fastConfig()
@@ -210,5 +210,50 @@ func TestNotifications(t *testing.T) {
 			t.Fatalf("message %d: %v", i, m.Message())
 		}
 		m.Acknowledge()
+	}
+}
+
+// TestCloseEndsWaitingCalls: Close makes a call waiting for its reply and
+// every later call return ErrClosed at once (C33).
+func TestCloseEndsWaitingCalls(t *testing.T) {
+	url := realbroker.RabbitURL(t)
+	d, err := drivers.Open(context.Background(), url, fastConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := unique("sy_close")
+	l, err := d.Listen(ctx, drivers.Target{Topic: topic}, drivers.Batch{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Send(ctx, drivers.Target{Topic: topic}, nil, drivers.Message{"method": "never"}, drivers.SendOptions{WaitForReply: true, Timeout: 20 * time.Second})
+		done <- err
+	}()
+	if _, err := l.Poll(ctx); err != nil { // the request arrived; nobody answers
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, drivers.ErrClosed) || time.Since(start) > time.Second {
+		t.Fatalf("waiting call: %v after %v", err, time.Since(start))
+	}
+	if _, err := l.Poll(ctx); !errors.Is(err, drivers.ErrClosed) {
+		t.Fatalf("poll after close: %v", err)
+	}
+	l.Cleanup()
+	if _, err := d.Send(ctx, drivers.Target{Topic: topic}, nil, drivers.Message{}, drivers.SendOptions{}); !errors.Is(err, drivers.ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	if _, err := d.Listen(ctx, drivers.Target{Topic: topic}, drivers.Batch{}); !errors.Is(err, drivers.ErrClosed) {
+		t.Fatalf("listen after close: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
 	}
 }

@@ -25,10 +25,12 @@ type replyWaiter struct {
 	ready   chan struct{}                   // closed once c consumes, or failed
 	err     error                           // why c failed to start
 	stopped bool
+	closing chan struct{} // closed by stop: waiting calls end with ErrClosed
 }
 
 func newReplyWaiter(d *Driver) *replyWaiter {
-	return &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{}, dedup: newIDWindow(4096)}
+	return &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{},
+		dedup: newIDWindow(4096), closing: make(chan struct{})}
 }
 
 // start launches the reply consumer on first use (or again after it failed
@@ -41,7 +43,7 @@ func (rw *replyWaiter) start(ctx context.Context) error {
 	}
 	if rw.c == nil || (isClosed(rw.ready) && rw.err != nil) {
 		ready := make(chan struct{})
-		c := &consumer{d: rw.d, purpose: "reply", queues: []queueDecl{rw.queue}, handle: rw.handle}
+		c := &consumer{d: rw.d, purpose: "reply", queues: []queueDecl{rw.queue}, handle: rw.handle, autoAck: true}
 		c.onReady = func() { rw.markReady(ready, nil) }
 		c.onFatal = func(err error) { rw.markReady(ready, err) }
 		c.init()
@@ -81,6 +83,9 @@ func (rw *replyWaiter) markReady(ready chan struct{}, err error) {
 // stop ends the reply consumer, if it ever started, and waits for it.
 func (rw *replyWaiter) stop() {
 	rw.mu.Lock()
+	if !rw.stopped {
+		close(rw.closing)
+	}
 	rw.stopped = true
 	c := rw.c
 	rw.mu.Unlock()
@@ -106,10 +111,10 @@ func (rw *replyWaiter) unregister(msgID string) {
 	rw.mu.Unlock()
 }
 
-// handle is called by the consumer for each delivery on the reply queue;
-// replies are acknowledged on receipt, as oslo does.
+// handle is called by the consumer for each delivery on the reply queue.
+// Replies are consumed without acknowledgements: a reply is at most once
+// anyway, and this spares a frame per call.
 func (rw *replyWaiter) handle(del amqp.Delivery, _ uint64) {
-	_ = del.Ack(false)
 	r, err := envelope.DecodeReply(del.Body, rw.d.cfg.AllowedRemoteExmods)
 	if err != nil {
 		rw.d.log.Warn("dropping a malformed reply", slog.String("queue", rw.queue.name), slog.Any("error", err))
@@ -162,6 +167,8 @@ func (rw *replyWaiter) wait(ctx context.Context, ch chan *envelope.Reply, monito
 			}
 		case <-monitorC:
 			return nil, nil, errMonitor
+		case <-rw.closing:
+			return nil, nil, drivers.ErrClosed
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
