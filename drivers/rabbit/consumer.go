@@ -115,6 +115,17 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 		return err
 	}
 	defer conn.Close()
+	// Declarations cannot be cancelled; closing the connection ends them
+	// if the consumer stops while they wait for the broker.
+	setup := make(chan struct{})
+	defer close(setup)
+	go func() {
+		select {
+		case <-ctx.Done():
+			conn.Close()
+		case <-setup:
+		}
+	}()
 	ch, err := conn.Channel()
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -33,12 +32,16 @@ type Driver struct {
 	cfg     *drivers.Config
 	opts    drivers.RabbitOptions
 	topo    topology
+	dia     dialect
 	conn    *connector
 	pool    *sendPool
 	replies *replyWaiter
 	gone    *goneQueues
 	log     *slog.Logger
 	maxSize int // MaxMessageSize; smaller in tests
+
+	replyRetry   int           // resends of a reply after connection failures
+	replyTimeout time.Duration // bound on a reply's sending, beyond the missing-queue wait
 
 	mu        sync.Mutex
 	closed    bool
@@ -65,15 +68,17 @@ func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (driv
 	}
 	d := &Driver{
 		cfg: cfg, opts: o, conn: conn,
-		topo:      topology{o: o, controlExchange: cfg.Default.ControlExchange},
-		gone:      newGoneQueues(200, 60*time.Second),
-		log:       slog.Default().With(slog.String("driver", "rabbit")),
-		listeners: map[*listener]struct{}{},
-		maxSize:   MaxMessageSize,
+		topo:       topology{o: o, controlExchange: cfg.Default.ControlExchange},
+		gone:       newGoneQueues(200, 60*time.Second),
+		log:        slog.Default().With(slog.String("driver", "rabbit")),
+		listeners:  map[*listener]struct{}{},
+		maxSize:    MaxMessageSize,
+		replyRetry: -1, replyTimeout: time.Second,
 	}
 	if d.topo.controlExchange == "" {
 		d.topo.controlExchange = "openstack"
 	}
+	d.dia = rabbitDialect{topology: d.topo, conn: conn}
 	d.pool = newSendPool(o.RPCConnPoolSize, o.ConnPoolMinSize, o.ConnPoolTTL, d.dialPublisher)
 	d.replies = newReplyWaiter(d)
 	return d, nil
@@ -123,24 +128,26 @@ func (d *Driver) Send(ctx context.Context, target drivers.Target, mctx drivers.C
 	if err := target.ValidateSend(o.WaitForReply); err != nil {
 		return nil, err
 	}
-	declare, key := d.topo.topicExchange(d.topo.exchangeName(target)), target.Topic
-	if target.Fanout {
-		declare, key = d.topo.fanoutExchange(target.Topic), ""
-	} else if target.Server != "" {
-		key = target.Topic + "." + target.Server
+	rt := d.dia.requestRoute(target, o.Retry)
+	if o.Mandatory {
+		rt.mandatory = true
 	}
 	out := envelope.Outgoing{Message: msg, Context: mctx}
 	if !o.WaitForReply {
-		body, err := out.Encode(envelope.Version)
+		p, err := d.dia.encodeRequest(out, 0)
 		if err != nil {
 			return nil, err
 		}
-		return nil, d.publish(ctx, publishSpec{exchange: declare, key: key, mandatory: o.Mandatory, body: body, retry: o.Retry})
+		return nil, d.publish(ctx, publishSpec{route: rt, msg: p, retry: o.Retry, kind: sendRPC})
 	}
 
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = d.cfg.Default.RPCResponseTimeout
+	}
+	monitor := o.CallMonitorTimeout
+	if !d.dia.heartbeats() {
+		monitor = 0
 	}
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -149,19 +156,17 @@ func (d *Driver) Send(ctx context.Context, target drivers.Target, mctx drivers.C
 	}
 	out.MsgID = envelope.NewID()
 	out.ReplyQueue = d.replies.queue.name
-	out.Timeout = o.CallMonitorTimeout
-	body, err := out.Encode(envelope.Version)
+	out.Timeout = monitor
+	p, err := d.dia.encodeRequest(out, timeout)
 	if err != nil {
 		return nil, err
 	}
 	replies := d.replies.register(out.MsgID)
 	defer d.replies.unregister(out.MsgID)
-	err = d.publish(callCtx, publishSpec{exchange: declare, key: key, mandatory: o.Mandatory, body: body, retry: o.Retry,
-		expiration: strconv.FormatInt(timeout.Milliseconds(), 10)})
-	if err != nil {
+	if err := d.publish(callCtx, publishSpec{route: rt, msg: p, retry: o.Retry, kind: sendRPC}); err != nil {
 		return nil, d.callError(ctx, callCtx, target, err)
 	}
-	result, failure, err := d.replies.wait(callCtx, replies, o.CallMonitorTimeout)
+	result, failure, err := d.replies.wait(callCtx, replies, monitor)
 	switch {
 	case errors.Is(err, errMonitor):
 		return nil, &drivers.TimeoutError{Op: "reply to call on " + target.String(), Reason: err.Error()}
@@ -189,8 +194,8 @@ func (d *Driver) callError(parent, callCtx context.Context, target drivers.Targe
 	return err
 }
 
-// SendNotification publishes a notification after declaring and binding
-// its queue "<topic>.<priority>" (C20, C22, C23, C26).
+// SendNotification publishes a notification; the dialect makes sure its
+// queue "<topic>.<priority>" exists (C20, C22, C23, C26).
 func (d *Driver) SendNotification(ctx context.Context, target drivers.Target, mctx drivers.Context, msg drivers.Message, version string, retry int) error {
 	if d.isClosed() {
 		return drivers.ErrClosed
@@ -198,36 +203,27 @@ func (d *Driver) SendNotification(ctx context.Context, target drivers.Target, mc
 	if err := target.ValidateSend(false); err != nil {
 		return err
 	}
-	body, err := envelope.Outgoing{Message: msg, Context: mctx}.Encode(version)
+	p, err := d.dia.encodeNotification(msg, mctx, version)
 	if err != nil {
 		return err
 	}
-	exchange := d.topo.exchangeName(target)
-	q := d.topo.durableQueue(target.Topic, exchange, target.Topic)
-	return d.publish(ctx, publishSpec{exchange: q.exchange, queue: &q, key: target.Topic, body: body, retry: retry})
+	return d.publish(ctx, publishSpec{route: d.dia.notificationRoute(target), msg: p, retry: retry, kind: sendNotification})
 }
 
 // publishSpec is one logical message to publish.
 type publishSpec struct {
-	exchange   exchangeDecl
-	queue      *queueDecl // declared and bound first (notifications)
-	key        string
-	mandatory  bool
-	body       []byte
-	expiration string
-	retry      int
+	route
+	msg   amqp.Publishing
+	retry int
+	kind  sendKind
 }
 
 // publish sends one logical message with confirms, retrying only when the
 // broker certainly does not have it (C14-C16).
 func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 	address := s.exchange.name + "/" + s.key
-	if len(s.body) > d.maxSize {
-		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.body), address, d.maxSize)
-	}
-	msg := amqp.Publishing{
-		ContentType: "application/json", ContentEncoding: "utf-8",
-		DeliveryMode: amqp.Persistent, Expiration: s.expiration, Body: s.body,
+	if len(s.msg.Body) > d.maxSize {
+		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.msg.Body), address, d.maxSize)
 	}
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -236,7 +232,7 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		}
 		p, err := d.pool.get(ctx)
 		if err == nil {
-			err = d.declare(p, s)
+			err = p.bounded(ctx, func() error { return d.declare(p, s.exchange, s.queue, !s.declareOnReturn) })
 			if err != nil {
 				d.pool.drop(p)
 				var ae *amqp.Error
@@ -247,12 +243,24 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		}
 		if err == nil {
 			var oc outcome
-			oc, err = p.publish(ctx, s.exchange.name, s.key, s.mandatory, msg)
+			oc, err = p.publish(ctx, s.exchange.name, s.key, s.mandatory, s.msg)
 			switch oc {
 			case confirmed:
 				d.pool.put(p)
 				return nil
 			case returned:
+				if s.declareOnReturn && s.queue != nil {
+					// pika: declare the queue the message had no route to,
+					// then try again within the retry budget.
+					err = p.bounded(ctx, func() error { return d.declare(p, s.exchange, s.queue, true) })
+					if err != nil {
+						d.pool.drop(p)
+					} else {
+						d.pool.put(p)
+						err = fmt.Errorf("no queue bound for %s; declared it", address)
+					}
+					break
+				}
 				d.pool.put(p)
 				return &drivers.DeliveryError{Address: address, Attempts: attempt, Undeliverable: true, Err: err}
 			case ambiguous:
@@ -276,6 +284,10 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		if errors.As(err, &ae) {
 			return err
 		}
+		var te *drivers.TimeoutError
+		if errors.As(err, &te) {
+			return err
+		}
 		if ctx.Err() != nil {
 			return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Err: err})
 		}
@@ -283,7 +295,7 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		if s.retry >= 0 && attempt > s.retry {
 			return &drivers.DeliveryError{Address: address, Attempts: attempt, Err: last}
 		}
-		delay := d.conn.backoff(attempt)
+		delay := d.dia.retryDelay(s.kind, attempt)
 		d.log.Info("send failed; retrying", slog.String("address", address), slog.Int("attempt", attempt),
 			slog.Any("error", err), slog.Duration("in", delay))
 		if !sleepCtx(ctx, nil, delay) {
@@ -292,42 +304,45 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 	}
 }
 
-// declare declares the spec's exchange (and queue) once per channel.
-func (d *Driver) declare(p *publisher, s publishSpec) error {
-	if s.exchange.name != "" && !p.declared["e:"+s.exchange.name] {
-		if err := declareExchange(p.ch, s.exchange); err != nil {
+// declare declares an exchange (and, when withQueue, a queue) once per
+// channel.
+func (d *Driver) declare(p *publisher, e exchangeDecl, q *queueDecl, withQueue bool) error {
+	if e.name != "" && !p.declared["e:"+e.name] {
+		if err := declareExchange(p.ch, e); err != nil {
 			return err
 		}
-		p.declared["e:"+s.exchange.name] = true
+		p.declared["e:"+e.name] = true
 	}
-	if s.queue != nil && !p.declared["q:"+s.queue.name] {
-		if err := declareQueue(p.ch, *s.queue); err != nil {
+	if withQueue && q != nil && !p.declared["q:"+q.name] {
+		if err := declareQueue(p.ch, *q); err != nil {
 			return err
 		}
-		p.declared["q:"+s.queue.name] = true
+		p.declared["q:"+q.name] = true
 	}
 	return nil
 }
 
 // sendReply publishes a reply or heartbeat to the caller's queue,
-// mandatory; a queue that is missing is tried again every 0.25 s for
-// kombu_missing_consumer_retry_timeout, then remembered as gone. It logs
-// failures and never returns them.
+// mandatory; a queue that is missing is tried again every 0.25 s for the
+// dialect's missing-queue time (rabbit: kombu_missing_consumer_retry_timeout),
+// then remembered as gone. It logs failures and never returns them.
 func (d *Driver) sendReply(ctx context.Context, queue string, r envelope.Reply) {
 	if d.gone.has(queue) {
 		d.log.Info("dropping a reply to a reply queue known to be gone", slog.String("queue", queue), slog.String("msg_id", r.MsgID))
 		return
 	}
-	body, err := r.Encode()
+	p, err := d.dia.encodeReply(r)
 	if err != nil {
 		d.log.Error("cannot encode reply", slog.String("msg_id", r.MsgID), slog.Any("error", err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.opts.KombuMissingConsumerRetryTimeout+time.Second)
+	wait := d.dia.missingReplyQueueRetry()
+	ctx, cancel := context.WithTimeout(ctx, wait+d.replyTimeout)
 	defer cancel()
-	deadline := time.Now().Add(d.opts.KombuMissingConsumerRetryTimeout)
+	deadline := time.Now().Add(wait)
+	spec := publishSpec{route: d.dia.replyRoute(queue), msg: p, retry: d.replyRetry, kind: sendReply}
 	for {
-		err = d.publish(ctx, publishSpec{key: queue, mandatory: true, body: body, retry: -1})
+		err = d.publish(ctx, spec)
 		if err == nil {
 			return
 		}
@@ -349,7 +364,7 @@ func (d *Driver) Listen(ctx context.Context, target drivers.Target, b drivers.Ba
 	if err := target.ValidateListen(); err != nil {
 		return nil, err
 	}
-	return d.listen(ctx, rpcListener, d.topo.rpcQueues(target), b, "rpc-server")
+	return d.listen(ctx, rpcListener, d.dia.rpcQueues(target), b, "rpc-server")
 }
 
 // ListenForNotifications subscribes a notification listener (C22, C25).
@@ -365,7 +380,7 @@ func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.Targe
 			return nil, &drivers.TargetError{Target: tp.Target, Reason: "a notification priority is required"}
 		}
 	}
-	return d.listen(ctx, notifyListener, d.topo.notificationQueues(tps, pool), b, "notification")
+	return d.listen(ctx, notifyListener, d.dia.notificationQueues(tps, pool), b, "notification")
 }
 
 func (d *Driver) listen(ctx context.Context, kind listenerKind, queues []queueDecl, b drivers.Batch, purpose string) (drivers.Listener, error) {

@@ -49,7 +49,7 @@ func newListener(d *Driver, kind listenerKind, queues []queueDecl, b drivers.Bat
 	}
 	l := &listener{d: d, kind: kind, batch: b, dedup: newIDWindow(4096),
 		signal: make(chan struct{}, 1), stopCh: make(chan struct{})}
-	l.c = &consumer{d: d, purpose: purpose, queues: queues, prefetch: d.opts.RabbitQoSPrefetchCount,
+	l.c = &consumer{d: d, purpose: purpose, queues: queues, prefetch: d.dia.prefetch(kind),
 		handle: l.handle, onLost: l.lost}
 	for _, q := range queues {
 		if q.exchange.kind == "fanout" {
@@ -169,7 +169,7 @@ func (l *listener) take() ([]pending, time.Duration, error) {
 func (l *listener) prepare(taken []pending) []drivers.IncomingMessage {
 	var out []drivers.IncomingMessage
 	for _, p := range taken {
-		in, err := envelope.Decode(p.del.Body)
+		in, err := l.d.dia.decodeRequest(p.del)
 		if err != nil {
 			l.d.log.Warn("rejecting a message that is not an oslo message", slog.String("queue", p.del.RoutingKey),
 				slog.String("content_type", p.del.ContentType), slog.Any("error", err))
@@ -272,6 +272,9 @@ func (m *rpcIncoming) Acknowledge() {}
 func (m *rpcIncoming) Requeue() {}
 
 func (m *rpcIncoming) CallMonitorTimeout() time.Duration { return m.timeout }
+
+// ReplyExpected reports whether the request is a call (true) or a cast.
+func (m *rpcIncoming) ReplyExpected() bool { return m.msgID != "" }
 
 // Reply sends the result once; casts get no reply (C09, C11).
 func (m *rpcIncoming) Reply(ctx context.Context, result any, failure error) {

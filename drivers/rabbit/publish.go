@@ -26,6 +26,22 @@ func (p *publisher) broken() bool { return p.conn.IsClosed() || p.ch.IsClosed() 
 
 func (p *publisher) close() { _ = p.conn.Close() }
 
+// bounded runs a channel operation that amqp091-go cannot cancel (a
+// declaration) within ctx: when ctx ends first, the connection is closed,
+// which ends the operation, and ctx's error is returned.
+func (p *publisher) bounded(ctx context.Context, op func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		p.close()
+		<-done
+		return ctx.Err()
+	}
+}
+
 // outcome of one publish attempt.
 type outcome int
 

@@ -29,7 +29,7 @@ type replyWaiter struct {
 }
 
 func newReplyWaiter(d *Driver) *replyWaiter {
-	return &replyWaiter{d: d, queue: d.topo.replyQueue(), waiters: map[string]chan *envelope.Reply{},
+	return &replyWaiter{d: d, queue: d.dia.replyQueue(), waiters: map[string]chan *envelope.Reply{},
 		dedup: newIDWindow(4096), closing: make(chan struct{})}
 }
 
@@ -115,7 +115,7 @@ func (rw *replyWaiter) unregister(msgID string) {
 // Replies are consumed without acknowledgements: a reply is at most once
 // anyway, and this spares a frame per call.
 func (rw *replyWaiter) handle(del amqp.Delivery, _ uint64) {
-	r, err := envelope.DecodeReply(del.Body, rw.d.cfg.AllowedRemoteExmods)
+	r, err := rw.d.dia.decodeReply(del, rw.d.cfg.AllowedRemoteExmods)
 	if err != nil {
 		rw.d.log.Warn("dropping a malformed reply", slog.String("queue", rw.queue.name), slog.Any("error", err))
 		return
