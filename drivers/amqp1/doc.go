@@ -1,2 +1,0 @@
-// Package amqp1 is Switchyard's AMQP 1.0 driver.
-package amqp1
