@@ -87,6 +87,18 @@ func (o Outgoing) Encode(version string) ([]byte, error) {
 	return Seal(inner), nil
 }
 
+// AppObject returns m as an ordered object with its keys in the order oslo
+// builds them (method, args, namespace, version; notification and reply
+// keys likewise), the rest sorted. Keys starting with "_" are refused: oslo
+// uses them for its own fields.
+func AppObject(m drivers.Message) (*Object, error) {
+	var obj Object
+	if err := addApp(&obj, m); err != nil {
+		return nil, err
+	}
+	return &obj, nil
+}
+
 func addApp(obj *Object, m drivers.Message) error {
 	for _, k := range appOrder {
 		if v, ok := m[k]; ok {

@@ -25,21 +25,59 @@ type host struct {
 	addr, user, pass string
 }
 
-// connector dials the URL's hosts in failover order with oslo's back-off.
-type connector struct {
-	hosts    []host
-	vhost    string
-	opts     drivers.RabbitOptions
-	tls      *tls.Config
-	name     string // connection_name prefix
-	shuffle  bool
-	mu       sync.Mutex
-	next     int
-	dialWait time.Duration // per-host TCP connect timeout
+// connParams are the connection settings a dialect takes from its options.
+type connParams struct {
+	loginMethod    string        // PLAIN, AMQPLAIN or EXTERNAL
+	heartbeat      time.Duration // AMQP heartbeat; 0: the broker's
+	channelMax     int           // 0: the client library's
+	frameMax       int           // 0: the client library's
+	dialTimeout    time.Duration // TCP connect timeout per host
+	tcpUserTimeout time.Duration // TCP_USER_TIMEOUT; 0: the system's
+	tls            *tls.Config   // nil: plain TCP
+	shuffle        bool          // pick hosts at random instead of in turn
+	// backoff is the pause before retry n (n ≥ 1) of a connection.
+	backoff func(n int) time.Duration
 }
 
-func newConnector(u *drivers.TransportURL, o drivers.RabbitOptions) (*connector, error) {
-	c := &connector{opts: o, dialWait: 5 * time.Second}
+// rabbitConnParams maps [oslo_messaging_rabbit] onto connParams.
+func rabbitConnParams(u *drivers.TransportURL, o drivers.RabbitOptions) (connParams, error) {
+	p := connParams{
+		loginMethod: o.RabbitLoginMethod, heartbeat: o.HeartbeatTimeoutThreshold,
+		dialTimeout: 5 * time.Second, shuffle: o.KombuFailoverStrategy == "shuffle",
+		backoff: func(n int) time.Duration {
+			d := o.RabbitRetryInterval + time.Duration(n-1)*o.RabbitRetryBackoff
+			if o.RabbitIntervalMax > 0 && d > o.RabbitIntervalMax {
+				d = o.RabbitIntervalMax
+			}
+			if o.KombuReconnectSplay > 0 {
+				d += time.Duration(rand.Int64N(int64(o.KombuReconnectSplay)))
+			}
+			return d
+		},
+	}
+	if o.SSL || u.Driver() == "rabbits" {
+		t, err := tlsConfig(o)
+		if err != nil {
+			return p, err
+		}
+		p.tls = t
+	}
+	return p, nil
+}
+
+// connector dials the URL's hosts in failover order with the dialect's
+// back-off.
+type connector struct {
+	hosts []host
+	vhost string
+	p     connParams
+	name  string // connection_name prefix
+	mu    sync.Mutex
+	next  int
+}
+
+func newConnector(u *drivers.TransportURL, p connParams) (*connector, error) {
+	c := &connector{p: p}
 	for _, h := range u.Hosts {
 		user, pass := h.Username, h.Password
 		if user == "" && !h.HasCredentials {
@@ -54,22 +92,14 @@ func newConnector(u *drivers.TransportURL, o drivers.RabbitOptions) (*connector,
 	if len(c.hosts) > 1 {
 		rand.Shuffle(len(c.hosts), func(i, j int) { c.hosts[i], c.hosts[j] = c.hosts[j], c.hosts[i] })
 	}
-	c.shuffle = o.KombuFailoverStrategy == "shuffle"
 	c.vhost = u.VirtualHost
 	if c.vhost == "" {
 		c.vhost = "/"
 	}
-	switch o.RabbitLoginMethod {
+	switch p.loginMethod {
 	case "PLAIN", "AMQPLAIN", "EXTERNAL":
 	default:
-		return nil, &drivers.NotImplementedError{Driver: "rabbit", Feature: "rabbit_login_method " + o.RabbitLoginMethod}
-	}
-	if o.SSL || u.Driver() == "rabbits" {
-		t, err := tlsConfig(o)
-		if err != nil {
-			return nil, err
-		}
-		c.tls = t
+		return nil, &drivers.NotImplementedError{Driver: u.Driver(), Feature: "login method " + p.loginMethod}
 	}
 	c.name = fmt.Sprintf("%s:%d:%s", filepath.Base(os.Args[0]), os.Getpid(), envelope.NewID())
 	return c, nil
@@ -135,7 +165,7 @@ func tlsConfig(o drivers.RabbitOptions) (*tls.Config, error) {
 func (c *connector) pickHost() host {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.shuffle {
+	if c.p.shuffle {
 		return c.hosts[rand.IntN(len(c.hosts))]
 	}
 	h := c.hosts[c.next%len(c.hosts)]
@@ -166,7 +196,7 @@ func (c *connector) dialOnce(ctx context.Context, purpose string) (*amqp.Connect
 
 func (c *connector) dialHost(ctx context.Context, h host, purpose string) (*amqp.Connection, error) {
 	var auth amqp.Authentication
-	switch c.opts.RabbitLoginMethod {
+	switch c.p.loginMethod {
 	case "PLAIN":
 		auth = &amqp.PlainAuth{Username: h.user, Password: h.pass}
 	case "EXTERNAL":
@@ -186,22 +216,24 @@ func (c *connector) dialHost(ctx context.Context, h host, purpose string) (*amqp
 		"exchange_exchange_bindings":   true,
 	}
 	scheme := "amqp"
-	if c.tls != nil {
+	if c.p.tls != nil {
 		scheme = "amqps"
 	}
-	wait := c.dialWait
+	wait := c.p.dialTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 		wait = max(time.Until(dl), time.Millisecond)
 	}
 	cfg := amqp.Config{
 		SASL:            []amqp.Authentication{auth},
 		Vhost:           c.vhost,
-		Heartbeat:       c.opts.HeartbeatTimeoutThreshold,
-		TLSClientConfig: c.tls,
+		Heartbeat:       c.p.heartbeat,
+		ChannelMax:      uint16(min(max(c.p.channelMax, 0), 65535)),
+		FrameSize:       c.p.frameMax,
+		TLSClientConfig: c.p.tls,
 		Properties:      props,
 		Locale:          "en_US",
 		Dial: func(network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: wait}
+			d := net.Dialer{Timeout: wait, Control: c.p.socketControl}
 			conn, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
@@ -225,19 +257,8 @@ func (c *connector) dialHost(ctx context.Context, h host, purpose string) (*amqp
 	return conn, nil
 }
 
-// backoff is oslo's reconnect delay before retry n (n ≥ 1): the retry
-// interval stepped linearly by the back-off, capped by the maximum, plus a
-// random splay up to kombu_reconnect_splay.
-func (c *connector) backoff(n int) time.Duration {
-	d := c.opts.RabbitRetryInterval + time.Duration(n-1)*c.opts.RabbitRetryBackoff
-	if c.opts.RabbitIntervalMax > 0 && d > c.opts.RabbitIntervalMax {
-		d = c.opts.RabbitIntervalMax
-	}
-	if c.opts.KombuReconnectSplay > 0 {
-		d += time.Duration(rand.Int64N(int64(c.opts.KombuReconnectSplay)))
-	}
-	return d
-}
+// backoff is the pause before connection retry n (n ≥ 1).
+func (c *connector) backoff(n int) time.Duration { return c.p.backoff(n) }
 
 // sleepCtx waits d or until ctx or stop ends, reporting whether d passed.
 func sleepCtx(ctx context.Context, stop <-chan struct{}, d time.Duration) bool {

@@ -24,8 +24,9 @@ type consumer struct {
 	deleteOnStop []string // queues this consumer owns alone (fanout)
 
 	// handle receives every delivery with the generation (one per
-	// connection) it arrived on; it must not block for long.
-	handle func(del amqp.Delivery, gen uint64)
+	// connection) it arrived on and whether the broker already forgot it
+	// (consumed without acknowledgements); it must not block for long.
+	handle func(del amqp.Delivery, gen uint64, autoAcked bool)
 	// onReady runs once the first generation consumes every queue.
 	onReady func()
 	// onFatal runs instead when the first connection fails in a way
@@ -144,7 +145,7 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 		if err := declareQueue(ch, q); err != nil {
 			return fmt.Errorf("declare queue %s: %w", q.name, err)
 		}
-		dl, err := ch.Consume(q.name, "", c.autoAck, false, false, false, args)
+		dl, err := ch.Consume(q.name, "", c.autoAck || q.noAck, false, false, false, args)
 		if err != nil {
 			return fmt.Errorf("consume %s: %w", q.name, err)
 		}
@@ -163,8 +164,9 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			auto := c.autoAck || c.queues[i].noAck
 			for del := range dl {
-				c.handle(del, gen)
+				c.handle(del, gen, auto)
 			}
 			ended <- c.queues[i].name
 		}()

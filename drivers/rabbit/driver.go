@@ -31,7 +31,6 @@ func init() {
 type Driver struct {
 	cfg     *drivers.Config
 	opts    drivers.RabbitOptions
-	topo    topology
 	dia     dialect
 	conn    *connector
 	pool    *sendPool
@@ -51,9 +50,9 @@ type Driver struct {
 
 var _ drivers.Driver = (*Driver)(nil)
 
-// Open returns a driver for the URL's hosts. It connects lazily: the first
-// send or listen dials the broker, so a broker that is down at start-up
-// does not stop the service from starting.
+// Open returns a rabbit:// driver for the URL's hosts. It connects lazily:
+// the first send or listen dials the broker, so a broker that is down at
+// start-up does not stop the service from starting.
 func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (drivers.Driver, error) {
 	if cfg == nil {
 		cfg = drivers.DefaultConfig()
@@ -62,26 +61,36 @@ func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (driv
 	if o.RabbitHAQueues && o.RabbitQuorumQueue {
 		return nil, errors.New("rabbit: rabbit_ha_queues and rabbit_quorum_queue cannot both be set")
 	}
-	conn, err := newConnector(u, o)
+	params, err := rabbitConnParams(u, o)
 	if err != nil {
 		return nil, err
 	}
+	conn, err := newConnector(u, params)
+	if err != nil {
+		return nil, err
+	}
+	topo := topology{o: o, controlExchange: cfg.Default.ControlExchange}
+	if topo.controlExchange == "" {
+		topo.controlExchange = "openstack"
+	}
+	return newDriver(cfg, conn, rabbitDialect{topology: topo, conn: conn}, poolLimits{
+		maxIdle: o.RPCConnPoolSize, maxTotal: o.RPCConnPoolSize, minKeep: o.ConnPoolMinSize, stale: o.ConnPoolTTL,
+	}), nil
+}
+
+// newDriver assembles a driver of either dialect.
+func newDriver(cfg *drivers.Config, conn *connector, dia dialect, lim poolLimits) *Driver {
 	d := &Driver{
-		cfg: cfg, opts: o, conn: conn,
-		topo:       topology{o: o, controlExchange: cfg.Default.ControlExchange},
+		cfg: cfg, opts: cfg.Rabbit, conn: conn, dia: dia,
 		gone:       newGoneQueues(200, 60*time.Second),
-		log:        slog.Default().With(slog.String("driver", "rabbit")),
+		log:        slog.Default().With(slog.String("driver", dia.scheme())),
 		listeners:  map[*listener]struct{}{},
 		maxSize:    MaxMessageSize,
 		replyRetry: -1, replyTimeout: time.Second,
 	}
-	if d.topo.controlExchange == "" {
-		d.topo.controlExchange = "openstack"
-	}
-	d.dia = rabbitDialect{topology: d.topo, conn: conn}
-	d.pool = newSendPool(o.RPCConnPoolSize, o.ConnPoolMinSize, o.ConnPoolTTL, d.dialPublisher)
+	d.pool = newSendPool(lim, d.dialPublisher)
 	d.replies = newReplyWaiter(d)
-	return d, nil
+	return d
 }
 
 func (d *Driver) dialPublisher(ctx context.Context) (*publisher, error) {
@@ -279,6 +288,9 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		}
 		if errors.Is(err, errPoolClosed) {
 			return drivers.ErrClosed
+		}
+		if errors.Is(err, errPoolTimeout) {
+			return &drivers.TimeoutError{Op: "send to " + address, Reason: err.Error()}
 		}
 		var ae *drivers.AuthError
 		if errors.As(err, &ae) {

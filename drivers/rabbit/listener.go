@@ -22,9 +22,10 @@ const (
 
 // pending is a delivery waiting for Poll.
 type pending struct {
-	del     amqp.Delivery
-	gen     uint64
-	arrived time.Time
+	del       amqp.Delivery
+	gen       uint64
+	arrived   time.Time
+	autoAcked bool // the broker already forgot it: never acknowledge
 }
 
 // listener is a drivers.Listener over one consumer.
@@ -69,13 +70,13 @@ func (l *listener) start(ctx context.Context) error {
 	return waitReady(ctx, l.c, ready)
 }
 
-func (l *listener) handle(del amqp.Delivery, gen uint64) {
+func (l *listener) handle(del amqp.Delivery, gen uint64, autoAcked bool) {
 	l.mu.Lock()
 	if l.stopped {
 		l.mu.Unlock()
 		return // the connection is closing; the broker takes it back
 	}
-	l.buf = append(l.buf, pending{del: del, gen: gen, arrived: time.Now()})
+	l.buf = append(l.buf, pending{del: del, gen: gen, arrived: time.Now(), autoAcked: autoAcked})
 	l.mu.Unlock()
 	l.wake()
 }
@@ -173,15 +174,19 @@ func (l *listener) prepare(taken []pending) []drivers.IncomingMessage {
 		if err != nil {
 			l.d.log.Warn("rejecting a message that is not an oslo message", slog.String("queue", p.del.RoutingKey),
 				slog.String("content_type", p.del.ContentType), slog.Any("error", err))
-			_ = p.del.Reject(false)
+			if !p.autoAcked {
+				_ = p.del.Reject(false)
+			}
 			continue
 		}
 		if l.kind == rpcListener {
-			if err := p.del.Ack(false); err != nil {
-				// As oslo (LP #1695746): a request whose ack failed is
-				// dropped; the broker delivers it again.
-				l.d.log.Warn("dropping a request whose acknowledgement failed", slog.Any("error", err))
-				continue
+			if !p.autoAcked {
+				if err := p.del.Ack(false); err != nil {
+					// As oslo (LP #1695746): a request whose ack failed is
+					// dropped; the broker delivers it again.
+					l.d.log.Warn("dropping a request whose acknowledgement failed", slog.Any("error", err))
+					continue
+				}
 			}
 			if !l.dedup.add(in.UniqueID) {
 				l.d.log.Info("dropping a repeated request", slog.String("unique_id", in.UniqueID))
@@ -197,7 +202,7 @@ func (l *listener) prepare(taken []pending) []drivers.IncomingMessage {
 			_ = p.del.Ack(false)
 			continue
 		}
-		out = append(out, &incoming{l: l, del: p.del, ctx: in.Context, msg: in.Message, uid: in.UniqueID})
+		out = append(out, &incoming{l: l, del: p.del, ctx: in.Context, msg: in.Message, uid: in.UniqueID, autoAcked: p.autoAcked})
 	}
 	return out
 }
@@ -230,6 +235,8 @@ type incoming struct {
 	msg  drivers.Message
 	uid  string
 	done atomic.Bool
+	// autoAcked: the broker forgot the message when it sent it.
+	autoAcked bool
 }
 
 func (m *incoming) Context() drivers.Context { return m.ctx }
@@ -237,7 +244,7 @@ func (m *incoming) Message() drivers.Message { return m.msg }
 
 // Acknowledge removes the notification from its queue (C29).
 func (m *incoming) Acknowledge() {
-	if m.done.Swap(true) {
+	if m.done.Swap(true) || m.autoAcked {
 		return
 	}
 	if err := m.del.Ack(false); err != nil {
@@ -249,7 +256,7 @@ func (m *incoming) Acknowledge() {
 
 // Requeue returns the notification to its queue for another delivery (C30).
 func (m *incoming) Requeue() {
-	if m.done.Swap(true) {
+	if m.done.Swap(true) || m.autoAcked {
 		return
 	}
 	if err := m.del.Nack(false, true); err != nil {

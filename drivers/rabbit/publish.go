@@ -91,49 +91,81 @@ func (p *publisher) publish(ctx context.Context, exchange, key string, mandatory
 	}
 }
 
-// sendPool keeps send connections for reuse, oslo's connection pool: at
-// most size connections; idle ones beyond minSize are closed after ttl.
+// poolLimits shape the send pool.
+type poolLimits struct {
+	maxIdle  int // connections kept for reuse
+	maxTotal int // connections in use and idle together (≥ maxIdle)
+	minKeep  int // idle connections never closed for staleness
+	// wait bounds how long get waits for a free connection at maxTotal;
+	// 0: as long as the caller's context allows.
+	wait time.Duration
+	// recycle closes, on get, a connection older than this; stale closes
+	// one idle for longer than this. 0 disables either.
+	recycle, stale time.Duration
+}
+
+// sendPool keeps send connections for reuse: oslo rabbit's connection pool
+// (rpc_conn_pool_size, conn_pool_min_size, conn_pool_ttl) and pika's
+// (pool_max_size, pool_max_overflow, pool_timeout, pool_recycle,
+// pool_stale).
 type sendPool struct {
-	dial    func(ctx context.Context) (*publisher, error)
-	size    int
-	minSize int
-	ttl     time.Duration
+	dial func(ctx context.Context) (*publisher, error)
+	lim  poolLimits
 
 	mu     sync.Mutex
 	idle   []*publisher // most recently used last
 	total  int
 	freed  chan struct{} // signalled when a publisher is released or dropped
 	closed bool
+	events poolEvents
 }
 
-func newSendPool(size, minSize int, ttl time.Duration, dial func(ctx context.Context) (*publisher, error)) *sendPool {
-	return &sendPool{dial: dial, size: max(size, 1), minSize: minSize, ttl: ttl, freed: make(chan struct{}, 1)}
+// poolEvents counts what the pool did, for tests and diagnostics.
+type poolEvents struct {
+	dialed, recycled, staled, overflowClosed, timeouts int
+}
+
+// errPoolTimeout is returned by get when no connection freed up within the
+// pool's wait.
+var errPoolTimeout = errors.New("no send connection became free within pool_timeout")
+
+func newSendPool(lim poolLimits, dial func(ctx context.Context) (*publisher, error)) *sendPool {
+	lim.maxTotal = max(lim.maxTotal, 1)
+	lim.maxIdle = min(max(lim.maxIdle, 1), lim.maxTotal)
+	return &sendPool{dial: dial, lim: lim, freed: make(chan struct{}, 1)}
 }
 
 var errPoolClosed = errors.New("send pool closed")
 
-// get returns an idle healthy publisher or dials a new one within size,
-// waiting for a release when all are busy.
+// get returns an idle healthy publisher or dials a new one within the
+// limits, waiting for a release when all are busy.
 func (sp *sendPool) get(ctx context.Context) (*publisher, error) {
+	var waitC <-chan time.Time
+	if sp.lim.wait > 0 {
+		t := time.NewTimer(sp.lim.wait)
+		defer t.Stop()
+		waitC = t.C
+	}
 	for {
 		sp.mu.Lock()
 		if sp.closed {
 			sp.mu.Unlock()
 			return nil, errPoolClosed
 		}
-		sp.expireLocked()
 		for len(sp.idle) > 0 {
 			p := sp.idle[len(sp.idle)-1]
 			sp.idle = sp.idle[:len(sp.idle)-1]
-			if !p.broken() {
-				sp.mu.Unlock()
-				return p, nil
+			if reason := sp.unusable(p); reason != "" {
+				sp.total--
+				p.close()
+				continue
 			}
-			sp.total--
-			p.close()
+			sp.mu.Unlock()
+			return p, nil
 		}
-		if sp.total < sp.size {
+		if sp.total < sp.lim.maxTotal {
 			sp.total++
+			sp.events.dialed++
 			sp.mu.Unlock()
 			p, err := sp.dial(ctx)
 			if err != nil {
@@ -145,34 +177,43 @@ func (sp *sendPool) get(ctx context.Context) (*publisher, error) {
 		sp.mu.Unlock()
 		select {
 		case <-sp.freed:
+		case <-waitC:
+			sp.mu.Lock()
+			sp.events.timeouts++
+			sp.mu.Unlock()
+			return nil, errPoolTimeout
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
-// expireLocked closes idle publishers unused for ttl, keeping minSize.
-func (sp *sendPool) expireLocked() {
-	if sp.ttl <= 0 {
-		return
-	}
+// unusable says why an idle publisher must be closed instead of reused:
+// broken, recycled (too old) or stale (idle too long); "" when usable.
+func (sp *sendPool) unusable(p *publisher) string {
 	now := time.Now()
-	kept := sp.idle[:0]
-	for i, p := range sp.idle {
-		if now.Sub(p.lastUsed) > sp.ttl && sp.total > sp.minSize && i < len(sp.idle)-1 {
-			sp.total--
-			p.close()
-			continue
-		}
-		kept = append(kept, p)
+	switch {
+	case p.broken():
+		return "broken"
+	case sp.lim.recycle > 0 && now.Sub(p.created) > sp.lim.recycle:
+		sp.events.recycled++
+		return "recycled"
+	case sp.lim.stale > 0 && now.Sub(p.lastUsed) > sp.lim.stale && sp.total > sp.lim.minKeep:
+		sp.events.staled++
+		return "stale"
 	}
-	sp.idle = kept
+	return ""
 }
 
-// put returns a healthy publisher to the pool.
+// put returns a publisher to the pool; beyond maxIdle (pika's overflow) it
+// is closed instead.
 func (sp *sendPool) put(p *publisher) {
+	p.lastUsed = time.Now()
 	sp.mu.Lock()
-	if sp.closed || p.broken() {
+	if sp.closed || p.broken() || len(sp.idle) >= sp.lim.maxIdle {
+		if !sp.closed && !p.broken() {
+			sp.events.overflowClosed++
+		}
 		sp.total--
 		sp.mu.Unlock()
 		p.close()
@@ -200,6 +241,13 @@ func (sp *sendPool) signal() {
 	case sp.freed <- struct{}{}:
 	default:
 	}
+}
+
+// stats returns the pool's counters and its size now.
+func (sp *sendPool) stats() (poolEvents, int, int) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.events, sp.total, len(sp.idle)
 }
 
 // close closes idle publishers; busy ones close when put back.

@@ -114,7 +114,7 @@ func (rw *replyWaiter) unregister(msgID string) {
 // handle is called by the consumer for each delivery on the reply queue.
 // Replies are consumed without acknowledgements: a reply is at most once
 // anyway, and this spares a frame per call.
-func (rw *replyWaiter) handle(del amqp.Delivery, _ uint64) {
+func (rw *replyWaiter) handle(del amqp.Delivery, _ uint64, _ bool) {
 	r, err := rw.d.dia.decodeReply(del, rw.d.cfg.AllowedRemoteExmods)
 	if err != nil {
 		rw.d.log.Warn("dropping a malformed reply", slog.String("queue", rw.queue.name), slog.Any("error", err))

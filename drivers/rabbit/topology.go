@@ -21,6 +21,7 @@ type queueDecl struct {
 	args                amqp.Table
 	exchange            exchangeDecl
 	keys                []string
+	noAck               bool // consumed without acknowledgements (pika's no_ack queues)
 }
 
 // topology computes names and arguments from the options, as oslo 14's
