@@ -1,9 +1,11 @@
-// Package rabbit is Switchyard's AMQP 0-9-1 driver, scheme rabbit://, built
-// on github.com/rabbitmq/amqp091-go. It declares the topology and writes
-// the messages that Python oslo.messaging 14's rabbit driver does, so Go and
-// Python services on one RabbitMQ call and notify each other.
+// Package rabbit is Switchyard's AMQP 0-9-1 driver, built on
+// github.com/rabbitmq/amqp091-go, with two dialects: rabbit:// declares the
+// topology and writes the messages that Python oslo.messaging 14's rabbit
+// driver does, so Go and Python services on one RabbitMQ call and notify
+// each other; pika:// speaks oslo's former Pika driver (see pika.go). Both
+// share the connection, confirm, retry and listener machinery.
 //
-// Import it for its side effect of registering the scheme:
+// Import it for its side effect of registering the schemes:
 //
 //	import _ "github.com/switchyard-dev/switchyard/drivers/rabbit"
 //	d, err := drivers.Open(ctx, "rabbit://guest:guest@127.0.0.1:5672/", cfg)
@@ -23,9 +25,13 @@
 //
 // # Connections and recovery
 //
-// amqp091-go reports a lost connection (NotifyClose) but restores nothing:
-// channels, consumers and declarations die with it. The driver therefore
-// runs its own recovery: every listener and the reply consumer own a
+// amqp091-go 1.16 has an experimental automatic recovery (Config.Recovery)
+// that reconnects and replays topology and consumers. The driver does not
+// use it: the API is marked experimental, and the driver must know when a
+// connection was replaced, to drop deliveries it buffered from the dead
+// one and to refuse to resend a publish whose confirm was lost (see below),
+// which a transparent replay would hide. It runs its own recovery instead:
+// every listener and the reply consumer own a
 // connection and a loop that reconnects across the URL's hosts
 // (kombu_failover_strategy) with oslo's back-off (rabbit_retry_interval,
 // rabbit_retry_backoff, rabbit_interval_max), re-declares its topology and
