@@ -119,7 +119,9 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 	// Declarations cannot be cancelled; closing the connection ends them
 	// if the consumer stops while they wait for the broker.
 	setup := make(chan struct{})
-	defer close(setup)
+	var setupOnce sync.Once
+	endSetup := func() { setupOnce.Do(func() { close(setup) }) }
+	defer endSetup()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -151,6 +153,7 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 		}
 		streams = append(streams, dl)
 	}
+	endSetup()
 	c.mu.Lock()
 	c.gen++
 	gen := c.gen

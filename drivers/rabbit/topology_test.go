@@ -168,3 +168,36 @@ func TestListenerSurvivesConnectionLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestFanoutQueueDeletedOnStop: a listener's own fanout queue goes away
+// with it, as oslo deletes its fanout queues on close.
+func TestFanoutQueueDeletedOnStop(t *testing.T) {
+	url := realbroker.RabbitURL(t)
+	d := open(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topic := unique("sy_fanout_gone")
+	l, err := d.Listen(ctx, drivers.Target{Topic: topic, Server: "h"}, drivers.Batch{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Find the fanout queue through a fanout cast and the broker's counts.
+	out, err := exec.CommandContext(ctx, "rabbitmqctl", "-q", "list_queues", "name").CombinedOutput()
+	if err != nil {
+		realbroker.Unavailable(t, "rabbitmqctl", string(out))
+	}
+	var fanoutQ string
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, topic+"_fanout_") {
+			fanoutQ = strings.TrimSpace(line)
+		}
+	}
+	if fanoutQ == "" {
+		t.Fatalf("no fanout queue for %s in:\n%s", topic, out)
+	}
+	l.Stop()
+	l.Cleanup()
+	if _, err := raw(t, url).QueueDeclarePassive(fanoutQ, false, false, false, false, nil); err == nil {
+		t.Fatalf("fanout queue %s still exists after Cleanup", fanoutQ)
+	}
+}
