@@ -329,9 +329,7 @@ func TestRabbitCastFanout(t *testing.T) {
 		if m := decodeLine(t, lines[0]); m["method"] != "echo" {
 			t.Errorf("a server printed %v", m)
 		} else if m["reply_to_call"] != false {
-			// The driver delivers casts as RPCIncomingMessage and offers
-			// no ReplyExpected() to tell them from calls.
-			t.Logf("a cast printed reply_to_call %v", m["reply_to_call"])
+			t.Errorf("a cast printed reply_to_call %v", m["reply_to_call"])
 		}
 	}
 }
@@ -365,5 +363,35 @@ func TestRabbitServeProcessStopsOnSignal(t *testing.T) {
 	}
 	if !strings.Contains(p.stdout.String(), `"method":"echo"`) {
 		t.Errorf("stdout %q", p.stdout.String())
+	}
+}
+
+// TestPikaCommands runs the commands with a pika:// URL: the Pika dialect
+// of the AMQP 0-9-1 driver.
+func TestPikaCommands(t *testing.T) {
+	r := newRabbit(t)
+	u, err := drivers.ParseURL(r.plainURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme = "pika"
+	r.url = u.Secret()
+	srv := serve(t, r, "--server", "p1")
+	o := command(t, r.args("call", "echo", `{"dialect": "pika"}`)...)
+	wantExit(t, o, cli.ExitOK)
+	if o.stdout != `{"dialect":"pika"}`+"\n" {
+		t.Errorf("echo replied %q", o.stdout)
+	}
+	o = command(t, r.args("cast", "--fanout", "echo", `{"to": "all"}`)...)
+	wantExit(t, o, cli.ExitOK)
+	srv.waitStdout(t, `"args":{"to":"all"}`)
+	wantExit(t, srv.stop(t), cli.ExitOK)
+
+	o = command(t, r.args("notify", "--priority", "info", "--event-type", "pika.demo", `{"n": 1}`)...)
+	wantExit(t, o, cli.ExitOK)
+	o = command(t, r.args("listen", "--priority", "info", "--count", "1", "--timeout", "30s")...)
+	wantExit(t, o, cli.ExitOK)
+	if m := decodeLine(t, strings.TrimSpace(o.stdout)); m["event_type"] != "pika.demo" {
+		t.Errorf("listen printed %v", m)
 	}
 }
