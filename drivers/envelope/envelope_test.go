@@ -75,14 +75,14 @@ func TestMarshalJSONPythonStyle(t *testing.T) {
 	obj := &Object{}
 	obj.Set("b", 1)
 	obj.Set("a", []any{true, false, nil, 1.0, 1.5, 1e16, 1.5e-7, 0.0001, math.Copysign(0, -1), json.Number("12345678901234567890123")})
-	obj.Set("s", "é\u2603\U0001d11e\"\\\n\t\x01</script>&")
+	obj.Set("s", "é\u2603\U0001d11e\"\\\n\t\x01\x7f</script>&")
 	obj.Set("m", map[string]any{"z": 1, "y": map[string]any{}})
 	got, err := MarshalJSON(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"b": 1, "a": [true, false, null, 1.0, 1.5, 1e+16, 1.5e-07, 0.0001, -0.0, 12345678901234567890123], ` +
-		`"s": "\u00e9\u2603\ud834\udd1e\"\\\n\t\u0001</script>&", "m": {"y": {}, "z": 1}}`
+		`"s": "\u00e9\u2603\ud834\udd1e\"\\\n\t\u0001\u007f</script>&", "m": {"y": {}, "z": 1}}`
 	if string(got) != want {
 		t.Fatalf("\n got %s\nwant %s", got, want)
 	}

@@ -227,12 +227,19 @@ func writeFloat(b *bytes.Buffer, f float64) error {
 	return nil
 }
 
-// writeString writes s with Python's ensure_ascii escaping.
+// writeString writes s with Python's ensure_ascii escaping. Runs of
+// printable ASCII are copied in one piece.
 func writeString(b *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
+	plain := 0 // start of the current run of bytes that need no escape
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c <= '~' && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b.WriteString(s[plain:i])
 		if c < utf8.RuneSelf {
 			switch c {
 			case '"':
@@ -250,19 +257,17 @@ func writeString(b *bytes.Buffer, s string) {
 			case '\f':
 				b.WriteString(`\f`)
 			default:
-				if c < 0x20 {
-					b.WriteString(`\u00`)
-					b.WriteByte(hex[c>>4])
-					b.WriteByte(hex[c&15])
-				} else {
-					b.WriteByte(c)
-				}
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&15])
 			}
 			i++
+			plain = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
+		plain = i
 		writeU := func(u rune) {
 			b.WriteString(`\u`)
 			b.WriteByte(hex[u>>12&15])
@@ -278,6 +283,7 @@ func writeString(b *bytes.Buffer, s string) {
 			writeU(r)
 		}
 	}
+	b.WriteString(s[plain:])
 	b.WriteByte('"')
 }
 

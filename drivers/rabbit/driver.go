@@ -417,8 +417,14 @@ func (d *Driver) forget(l *listener) {
 	d.mu.Unlock()
 }
 
-// RequireFeatures accepts requeue, which notification listeners support.
-func (d *Driver) RequireFeatures(drivers.Features) error { return nil }
+// RequireFeatures accepts requeue, which notification listeners support;
+// after Close it returns ErrClosed (C30, C33).
+func (d *Driver) RequireFeatures(drivers.Features) error {
+	if d.isClosed() {
+		return drivers.ErrClosed
+	}
+	return nil
+}
 
 // Close stops every listener and the reply consumer, closes the send
 // connections and waits for all goroutines (C33).

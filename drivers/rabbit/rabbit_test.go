@@ -253,6 +253,9 @@ func TestCloseEndsWaitingCalls(t *testing.T) {
 	if _, err := d.Listen(ctx, drivers.Target{Topic: topic}, drivers.Batch{}); !errors.Is(err, drivers.ErrClosed) {
 		t.Fatalf("listen after close: %v", err)
 	}
+	if err := d.RequireFeatures(drivers.Features{Requeue: true}); !errors.Is(err, drivers.ErrClosed) {
+		t.Fatalf("require features after close: %v", err)
+	}
 	if err := d.Close(); err != nil {
 		t.Fatalf("second close: %v", err)
 	}
