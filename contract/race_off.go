@@ -1,0 +1,6 @@
+//go:build !race
+
+package contract
+
+// raceDetector reports whether the race detector is on.
+const raceDetector = false
