@@ -13,6 +13,7 @@ import (
 	"github.com/switchyard-dev/switchyard/contract"
 	"github.com/switchyard-dev/switchyard/drivers"
 	_ "github.com/switchyard-dev/switchyard/drivers/rabbit"
+	"github.com/switchyard-dev/switchyard/internal/pyoslo"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
@@ -32,7 +33,21 @@ func rabbitHarness(t *testing.T) contract.Harness {
 		// the same delay.
 		AuthDelay: 3 * time.Second,
 		Observer:  rabbitObserver{url: u},
+		Python:    pythonPeer(t, u),
 	}
+}
+
+// pythonPeer is Python oslo.messaging 14 on the same RabbitMQ, or nil
+// (C35 then n.a.) when it is not installed and real peers are not
+// required; under SWITCHYARD_REQUIRE_REAL=1 its absence fails the test.
+func pythonPeer(t *testing.T, url string) contract.PythonPeer {
+	if _, err := pyoslo.Version(); err != nil {
+		if realbroker.RequireReal() {
+			pyoslo.Require(t)
+		}
+		return nil
+	}
+	return pyoslo.Peer{URL: url}
 }
 
 // TestContractRabbit runs the contract suite on the rabbit driver against
