@@ -39,6 +39,17 @@ import (
 //   - notification queues "<topic>.<priority>" (or the pool's name),
 //     durable when notification_persistence is set, declared when a publish
 //     comes back unroutable, then the publish is retried;
+//   - RPC sends are mandatory only when SendOptions.Mandatory asks, as in
+//     the rabbit dialect (Pika made every send mandatory), so a cast no
+//     queue takes is dropped, not failed (C17); notifications stay
+//     mandatory, which is how their queue gets declared;
+//   - failures carry the exception's args and kwargs as "a" and "k" beside
+//     Pika's "c", "m", "s" and "t" (Pika's receivers ignore them), so a
+//     Go caller sees them (C10);
+//   - failures from builtins are rebuilt (Rebuilt set) as oslo's other
+//     drivers do, where Pika rebuilt only allowed_remote_exmods;
+//   - a listener without a server also gets a worker queue, so fanout
+//     reaches it (C03); Pika's RPC servers always had a server;
 //   - messages: JSON with the context as "_$_<key>" keys and no envelope,
 //     properties content_type, headers {"version": "1.0"}, message_id (the
 //     unique id), correlation_id and reply_to for calls, expiration for
@@ -201,7 +212,7 @@ func (p *pikaDialect) requestRoute(t drivers.Target, retry int) route {
 	if t.Fanout {
 		return route{exchange: p.rpcExchange(t), key: rpcQueueName(t.Topic, "all_workers", noAck)}
 	}
-	return route{exchange: p.rpcExchange(t), key: rpcQueueName(t.Topic, t.Server, noAck), mandatory: true}
+	return route{exchange: p.rpcExchange(t), key: rpcQueueName(t.Topic, t.Server, noAck)}
 }
 
 // encode writes a Pika message: the application keys, then the context
@@ -284,8 +295,15 @@ func (p *pikaDialect) encodeReply(r envelope.Reply) (amqp.Publishing, error) {
 		if tb == nil {
 			tb = []string{}
 		}
-		msg = drivers.Message{"e": &envelope.Object{Keys: []string{"c", "m", "s", "t"}, Values: map[string]any{
-			"c": r.Failure.Class, "m": r.Failure.Module, "s": r.Failure.Message, "t": tb}}}
+		args, kwargs := r.Failure.Args, r.Failure.Kwargs
+		if args == nil {
+			args = []any{}
+		}
+		if kwargs == nil {
+			kwargs = map[string]any{}
+		}
+		msg = drivers.Message{"e": &envelope.Object{Keys: []string{"c", "m", "s", "t", "a", "k"}, Values: map[string]any{
+			"c": r.Failure.Class, "m": r.Failure.Module, "s": r.Failure.Message, "t": tb, "a": args, "k": kwargs}}}
 	} else {
 		msg = drivers.Message{"s": r.Result}
 	}
@@ -345,6 +363,12 @@ func (p *pikaDialect) decodeReply(del amqp.Delivery, allowed []string) (*envelop
 		re.Class, _ = e["c"].(string)
 		re.Module, _ = e["m"].(string)
 		re.Message, _ = e["s"].(string)
+		if a, ok := e["a"].([]any); ok {
+			re.Args = a
+		}
+		if k, ok := e["k"].(map[string]any); ok {
+			re.Kwargs = k
+		}
 		if tb, ok := e["t"].([]any); ok {
 			for _, l := range tb {
 				if s, ok := l.(string); ok {
@@ -352,12 +376,13 @@ func (p *pikaDialect) decodeReply(del amqp.Delivery, allowed []string) (*envelop
 				}
 			}
 		}
-		// The Pika driver rebuilt only modules the caller allowed.
-		for _, a := range allowed {
-			if a == re.Module {
-				re.Rebuilt = true
-			}
+		// As oslo's other drivers: builtins (and its Python 2 name) are
+		// always allowed; the Pika driver itself rebuilt only the listed
+		// modules.
+		if re.Module == "exceptions" {
+			re.Module = "builtins"
 		}
+		re.Rebuilt = re.Module == "builtins" || slices.Contains(allowed, re.Module)
 		r.Result, r.Failure = nil, re
 	}
 	return r, nil
@@ -374,11 +399,13 @@ func (p *pikaDialect) rpcQueues(t drivers.Target) []queueDecl {
 	for _, noAck := range []bool{true, false} {
 		q := rpcQueueName(t.Topic, "", noAck)
 		add(q, q, noAck)
+		sq := rpcQueueName(t.Topic, t.Server, noAck)
 		if t.Server != "" {
-			sq := rpcQueueName(t.Topic, t.Server, noAck)
 			add(sq, sq, noAck)
-			add(sq+".worker."+envelope.NewID(), rpcQueueName(t.Topic, "all_workers", noAck), noAck)
 		}
+		// Pika gave only servers a worker queue; a listener without a
+		// server gets one too, so fanout reaches every listener (C03).
+		add(sq+".worker."+envelope.NewID(), rpcQueueName(t.Topic, "all_workers", noAck), noAck)
 	}
 	return qs
 }

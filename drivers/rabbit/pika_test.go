@@ -48,7 +48,7 @@ func TestPikaRoundTrip(t *testing.T) {
 	_, err = d.Send(ctx, drivers.Target{Topic: topic, Server: "h1"}, nil, drivers.Message{"method": "fail", "args": map[string]any{}},
 		drivers.SendOptions{WaitForReply: true, Timeout: 5 * time.Second})
 	var re *drivers.RemoteError
-	if !errors.As(err, &re) || re.Class != "ValueError" || re.Rebuilt {
+	if !errors.As(err, &re) || re.Class != "ValueError" || !re.Rebuilt || len(re.Args) != 1 {
 		t.Fatalf("fail: %v", err)
 	}
 	<-seen

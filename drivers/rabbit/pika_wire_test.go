@@ -31,7 +31,7 @@ func TestPikaWire(t *testing.T) {
 	// A call with retry: the with_ack queue, mandatory, correlation and
 	// reply-to, expiration from the timeout, transient.
 	rt := p.requestRoute(drivers.Target{Topic: "compute", Server: "host1"}, -1)
-	if rt.exchange != (exchangeDecl{name: "openstack_rpc", kind: "direct", autoDelete: true}) || rt.key != "with_ack.compute.host1" || !rt.mandatory {
+	if rt.exchange != (exchangeDecl{name: "openstack_rpc", kind: "direct", autoDelete: true}) || rt.key != "with_ack.compute.host1" || rt.mandatory {
 		t.Fatalf("call route %+v", rt)
 	}
 	pub, err := p.encodeRequest(envelope.Outgoing{Message: msg, Context: ctx, MsgID: "m1", ReplyQueue: "reply.switchyard.nova-api.x", UniqueID: "u1"}, 30*time.Second)
@@ -67,7 +67,7 @@ func TestPikaWire(t *testing.T) {
 		t.Fatalf("reply %+v %s", pub, pub.Body)
 	}
 	pub, _ = p.encodeReply(envelope.Reply{Failure: &drivers.RemoteError{Class: "ValueError", Module: "builtins", Message: "bad", Traceback: []string{"tb\n"}}, MsgID: "m1"})
-	if string(pub.Body) != `{"e": {"c": "ValueError", "m": "builtins", "s": "bad", "t": ["tb\n"]}}` {
+	if string(pub.Body) != `{"e": {"c": "ValueError", "m": "builtins", "s": "bad", "t": ["tb\n"], "a": [], "k": {}}}` {
 		t.Fatalf("failure %s", pub.Body)
 	}
 	rr := p.replyRoute("reply.x")
@@ -75,12 +75,15 @@ func TestPikaWire(t *testing.T) {
 		t.Fatalf("reply route %+v", rr)
 	}
 	back, err := p.decodeReply(amqp.Delivery{ContentType: "application/json", Headers: amqp.Table{"version": "1.0"}, CorrelationId: "m1", Body: pub.Body}, nil)
-	if err != nil || back.Failure == nil || back.Failure.Class != "ValueError" || back.Failure.Rebuilt || back.MsgID != "m1" {
+	if err != nil || back.Failure == nil || back.Failure.Class != "ValueError" || !back.Failure.Rebuilt || back.MsgID != "m1" {
 		t.Fatalf("failure back %+v %v", back, err)
 	}
-	back, _ = p.decodeReply(amqp.Delivery{ContentType: "application/json", Body: pub.Body}, []string{"builtins"})
-	if !back.Failure.Rebuilt {
-		t.Fatal("an allowed module is rebuilt")
+	other, _ := p.encodeReply(envelope.Reply{Failure: &drivers.RemoteError{Class: "E", Module: "nova.exception"}})
+	if back, _ = p.decodeReply(amqp.Delivery{ContentType: "application/json", Body: other.Body}, nil); back.Failure.Rebuilt {
+		t.Fatal("a module not allowed is rebuilt")
+	}
+	if back, _ = p.decodeReply(amqp.Delivery{ContentType: "application/json", Body: other.Body}, []string{"nova.exception"}); !back.Failure.Rebuilt {
+		t.Fatal("an allowed module is not rebuilt")
 	}
 
 	// Notifications: the notification exchange, no envelope whatever the

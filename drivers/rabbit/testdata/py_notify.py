@@ -10,6 +10,13 @@ import oslo_messaging as om
 
 mode, url, topic = sys.argv[1:4]
 cfg.CONF([], project="switchyard-interop")
+_print_lock = threading.Lock()
+
+
+def emit(line):
+    # Endpoints run on several threads: one line at a time.
+    with _print_lock:
+        print(line, flush=True)
 transport = om.get_notification_transport(cfg.CONF, url=url)
 
 if mode == "send":
@@ -24,8 +31,8 @@ else:
 
     class Endpoint(object):
         def info(self, ctxt, publisher_id, event_type, payload, metadata):
-            print(json.dumps({"publisher_id": publisher_id, "event_type": event_type,
-                              "payload": payload, "context": ctxt}), flush=True)
+            emit(json.dumps({"publisher_id": publisher_id, "event_type": event_type,
+                             "payload": payload, "context": ctxt}))
             got.append(1)
             if len(got) >= count:
                 done.set()

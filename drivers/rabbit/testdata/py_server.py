@@ -3,6 +3,7 @@
 # Prints READY once serving, then one JSON line per request it receives.
 import json
 import sys
+import threading
 import time
 
 from oslo_config import cfg
@@ -10,10 +11,17 @@ import oslo_messaging as om
 
 url, topic, server = sys.argv[1:4]
 cfg.CONF([], project="switchyard-interop")
+_print_lock = threading.Lock()
+
+
+def emit(line):
+    # Endpoints run on several threads: one line at a time.
+    with _print_lock:
+        print(line, flush=True)
 
 
 def record(method, ctxt, **kwargs):
-    print(json.dumps({"method": method, "args": kwargs, "context": ctxt}), flush=True)
+    emit(json.dumps({"method": method, "args": kwargs, "context": ctxt}))
 
 
 class Endpoint(object):
