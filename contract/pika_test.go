@@ -18,11 +18,13 @@ func pikaHarness(t *testing.T) contract.Harness {
 	}
 	u.Scheme = "pika"
 	return contract.Harness{
-		Name:     "pika",
-		Backend:  "RabbitMQ",
-		Kind:     contract.Broker,
-		URL:      u.Secret(),
-		Prefetch: func(cfg *drivers.Config, n int) { cfg.Pika.RPCListenerPrefetchCount, cfg.Pika.NotificationListenerPrefetch = n, n },
+		Name:    "pika",
+		Backend: "RabbitMQ",
+		Kind:    contract.Broker,
+		URL:     u.Secret(),
+		Prefetch: func(cfg *drivers.Config, n int) {
+			cfg.Pika.RPCListenerPrefetchCount, cfg.Pika.NotificationListenerPrefetch = n, n
+		},
 		// RabbitMQ holds a refused login for 3 s before closing.
 		AuthDelay: 3 * time.Second,
 		NotApplicable: map[contract.Clause]string{
