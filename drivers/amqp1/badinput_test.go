@@ -11,12 +11,13 @@ import (
 
 	"github.com/switchyard-dev/switchyard/drivers"
 	"github.com/switchyard-dev/switchyard/drivers/amqp1"
+	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
 // deadURL is a URL on which nothing listens.
 func deadURL(t *testing.T) string {
 	t.Helper()
-	p, err := freePort()
+	p, err := realbroker.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,12 +219,12 @@ func TestReconnect(t *testing.T) {
 	if _, err := call(ctx, d, drivers.Target{Topic: topic}, "echo", map[string]any{"value": 1}, drivers.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	b.stop()
-	b2, err := launch(b.port)
+	b.Stop()
+	b2, err := launch(b.Port)
 	if err != nil {
 		t.Fatalf("restart the broker: %v", err)
 	}
-	t.Cleanup(b2.stop)
+	t.Cleanup(b2.Stop)
 	got, err := call(ctx, d, drivers.Target{Topic: topic}, "echo", map[string]any{"value": 2}, drivers.SendOptions{Retry: -1, Timeout: 20 * time.Second})
 	if err != nil || got == nil {
 		t.Fatalf("call after the restart: %v %v", got, err)
@@ -244,7 +245,7 @@ func TestNoResendOfUnknownOutcome(t *testing.T) {
 	if _, err := d.Send(ctx, drivers.Target{Topic: topic}, nil, drivers.Message{"method": "warm"}, drivers.SendOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := b.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -257,7 +258,7 @@ func TestNoResendOfUnknownOutcome(t *testing.T) {
 		t.Fatalf("send returned while the broker was stopped: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	b.stop() // SIGKILL: the connection resets
+	b.Stop() // SIGKILL: the connection resets
 	select {
 	case err := <-done:
 		var de *drivers.DeliveryError

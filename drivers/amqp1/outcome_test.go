@@ -12,13 +12,14 @@ import (
 	"github.com/switchyard-dev/switchyard/drivers"
 	"github.com/switchyard-dev/switchyard/drivers/amqp1"
 	"github.com/switchyard-dev/switchyard/internal/pyoslo"
+	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
 // startPeer runs testdata/peer.py, which settles each message by its
 // address, and returns its URL.
 func startPeer(t *testing.T) (string, *pyoslo.Process) {
 	t.Helper()
-	port, err := freePort()
+	port, err := realbroker.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

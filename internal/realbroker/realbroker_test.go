@@ -93,3 +93,18 @@ func TestRealRabbitReachable(t *testing.T) {
 		t.Fatalf("RabbitMQ at %s (%s) does not answer: %v", u, src, err)
 	}
 }
+
+func TestStartProton(t *testing.T) {
+	p, err := StartProton(0)
+	if err != nil {
+		Unavailable(t, "the proton example broker", err.Error())
+		return
+	}
+	if err := dial(p.URL()); err != nil {
+		t.Fatalf("proton broker at %s does not answer: %v", p.URL(), err)
+	}
+	p.Stop()
+	if err := dial(p.URL()); err == nil {
+		t.Fatal("the proton broker still answers after Stop")
+	}
+}
