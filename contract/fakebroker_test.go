@@ -1,0 +1,51 @@
+package contract_test
+
+import (
+	"testing"
+
+	"github.com/switchyard-dev/switchyard/contract"
+	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/fake/brokertest"
+)
+
+// fakeBrokerHarness runs a driver of the AMQP 0-9-1 family (scheme
+// "rabbit" or "pika") against Switchyard's embedded fake broker, started
+// for the test.
+func fakeBrokerHarness(t *testing.T, scheme string) contract.Harness {
+	b := brokertest.New(t)
+	u, err := drivers.ParseURL(b.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme = scheme
+	h := contract.Harness{
+		Name:    scheme,
+		Backend: "fake broker",
+		Kind:    contract.Broker,
+		URL:     u.Secret(),
+		// The fake broker answers a refused login at once (AuthDelay 0).
+	}
+	switch scheme {
+	case "rabbit":
+		h.Prefetch = func(cfg *drivers.Config, n int) { cfg.Rabbit.RabbitQoSPrefetchCount = n }
+		h.Python = pythonPeer(t, b.URL())
+	case "pika":
+		h.Prefetch = func(cfg *drivers.Config, n int) {
+			cfg.Pika.RPCListenerPrefetchCount, cfg.Pika.NotificationListenerPrefetch = n, n
+		}
+		h.NotApplicable = pikaNotApplicable
+	}
+	return h
+}
+
+// TestContractRabbitFakeBroker runs the suite on the rabbit driver against
+// the fake broker.
+func TestContractRabbitFakeBroker(t *testing.T) {
+	contract.Run(t, fakeBrokerHarness(t, "rabbit"))
+}
+
+// TestContractPikaFakeBroker runs the suite on the pika dialect against the
+// fake broker.
+func TestContractPikaFakeBroker(t *testing.T) {
+	contract.Run(t, fakeBrokerHarness(t, "pika"))
+}
