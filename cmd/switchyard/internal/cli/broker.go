@@ -74,7 +74,6 @@ func (a *app) runBroker(cmd *cobra.Command, o *brokerFlags) error {
 	return nil
 }
 
-
 // stderrWriter writes to the command's stderr one write at a time, shared
 // safely with linef.
 type stderrWriter struct{ a *app }
