@@ -283,3 +283,15 @@ func TestErrorKinds(t *testing.T) {
 		t.Error("causes are not unwrapped")
 	}
 }
+
+func TestValidateNotificationListen(t *testing.T) {
+	ok := []drivers.TargetPriority{{Target: drivers.Target{Topic: "n"}, Priority: "info"}}
+	if err := drivers.ValidateNotificationListen(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]drivers.TargetPriority{nil, {{Target: drivers.Target{}, Priority: "info"}}, {{Target: drivers.Target{Topic: "n"}}}} {
+		if err := drivers.ValidateNotificationListen(bad); !errors.Is(err, drivers.ErrInvalidTarget) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}

@@ -95,3 +95,21 @@ type Context map[string]any
 // "publisher_id", "event_type", "priority", "payload", "timestamp"}).
 // Values must be JSON-representable.
 type Message map[string]any
+
+// ValidateNotificationListen checks the subscriptions of a notification
+// listener: at least one, each with a topic and a priority. The error wraps
+// ErrInvalidTarget (C19).
+func ValidateNotificationListen(tps []TargetPriority) error {
+	if len(tps) == 0 {
+		return &TargetError{Reason: "no (target, priority) pairs to listen to"}
+	}
+	for _, tp := range tps {
+		if err := tp.Target.ValidateListen(); err != nil {
+			return err
+		}
+		if tp.Priority == "" {
+			return &TargetError{Target: tp.Target, Reason: "a notification priority is required"}
+		}
+	}
+	return nil
+}

@@ -255,16 +255,8 @@ func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.Targe
 	if pool != "" {
 		return nil, &drivers.NotImplementedError{Driver: "amqp1", Feature: "notification listener pools"}
 	}
-	if len(tps) == 0 {
-		return nil, &drivers.TargetError{Reason: "no (target, priority) pairs to listen to"}
-	}
-	for _, tp := range tps {
-		if err := tp.Target.ValidateListen(); err != nil {
-			return nil, err
-		}
-		if tp.Priority == "" {
-			return nil, &drivers.TargetError{Target: tp.Target, Reason: "a notification priority is required"}
-		}
+	if err := drivers.ValidateNotificationListen(tps); err != nil {
+		return nil, err
 	}
 	tps = slices.Clone(tps)
 	return d.listen(ctx, newListener(d, false, func(a addresser) []string {

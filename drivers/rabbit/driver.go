@@ -381,16 +381,8 @@ func (d *Driver) Listen(ctx context.Context, target drivers.Target, b drivers.Ba
 
 // ListenForNotifications subscribes a notification listener (C22, C25).
 func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.TargetPriority, pool string, b drivers.Batch) (drivers.Listener, error) {
-	if len(tps) == 0 {
-		return nil, &drivers.TargetError{Reason: "no (target, priority) pairs to listen to"}
-	}
-	for _, tp := range tps {
-		if err := tp.Target.ValidateListen(); err != nil {
-			return nil, err
-		}
-		if tp.Priority == "" {
-			return nil, &drivers.TargetError{Target: tp.Target, Reason: "a notification priority is required"}
-		}
+	if err := drivers.ValidateNotificationListen(tps); err != nil {
+		return nil, err
 	}
 	return d.listen(ctx, notifyListener, d.dia.notificationQueues(tps, pool), b, "notification")
 }
