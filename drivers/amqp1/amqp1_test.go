@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-dev/switchyard/drivers/amqp1"
 	"github.com/switchyard-dev/switchyard/drivers/envelope"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
+	"github.com/switchyard-dev/switchyard/internal/rpctest"
 )
 
 // fastConfig shortens reconnect and retry delays so failure tests stay
@@ -40,79 +41,15 @@ func open(t testing.TB, url string, cfg *drivers.Config) drivers.Driver {
 	return d
 }
 
-func unique(prefix string) string { return prefix + "_" + envelope.NewID()[:12] }
+func unique(prefix string) string { return rpctest.Unique(prefix) }
 
-// serve answers RPC requests on l until ctx ends: "echo" returns its args
-// (or args.value when present), "fail" a ValueError, "sleep" sleeps
-// args.seconds heartbeating when asked, "silent" never answers.
+// serve is the shared RPC test server (internal/rpctest).
 func serve(ctx context.Context, t *testing.T, l drivers.Listener, seen chan<- drivers.Message) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			msgs, err := l.Poll(ctx)
-			if err != nil {
-				return
-			}
-			for _, m := range msgs {
-				if seen != nil {
-					select {
-					case seen <- m.Message():
-					default:
-						t.Errorf("seen channel full")
-					}
-				}
-				rm, ok := m.(drivers.RPCIncomingMessage)
-				if !ok {
-					t.Errorf("RPC listener returned %T", m)
-					continue
-				}
-				args, _ := m.Message()["args"].(map[string]any)
-				switch m.Message()["method"] {
-				case "echo":
-					if v, ok := args["value"]; ok {
-						rm.Reply(ctx, v, nil)
-					} else {
-						rm.Reply(ctx, args, nil)
-					}
-				case "fail":
-					rm.Reply(ctx, nil, &drivers.RemoteError{Class: "ValueError", Module: "builtins", Message: "bad value", Args: []any{"bad value"}})
-				case "fail_custom":
-					rm.Reply(ctx, nil, &drivers.RemoteError{Class: "NovaError", Module: "nova.exception", Message: "custom", Args: []any{"custom"}})
-				case "sleep":
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						secs := 1.0
-						if n, ok := args["seconds"].(interface{ Float64() (float64, error) }); ok {
-							secs, _ = n.Float64()
-						}
-						end := time.NewTimer(time.Duration(secs * float64(time.Second)))
-						defer end.Stop()
-						var tick <-chan time.Time
-						if cmt := rm.CallMonitorTimeout(); cmt > 0 {
-							tk := time.NewTicker(cmt / 2)
-							defer tk.Stop()
-							tick = tk.C
-						}
-						for {
-							select {
-							case <-tick:
-								rm.Heartbeat(ctx)
-							case <-end.C:
-								rm.Reply(ctx, map[string]any{"slept": args["seconds"]}, nil)
-								return
-							case <-ctx.Done():
-								return
-							}
-						}
-					}()
-				}
-			}
-		}
-	}()
-	return &wg
+	var r rpctest.Reporter
+	if t != nil {
+		r = t
+	}
+	return rpctest.Serve(ctx, r, l, seen)
 }
 
 // server starts an RPC server on target that serve answers; it stops with

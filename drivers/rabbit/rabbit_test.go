@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-dev/switchyard/drivers/envelope"
 	_ "github.com/switchyard-dev/switchyard/drivers/rabbit"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
+	"github.com/switchyard-dev/switchyard/internal/rpctest"
 )
 
 func TestMain(m *testing.M) {
@@ -43,68 +44,15 @@ func open(t testing.TB, url string, cfg *drivers.Config) drivers.Driver {
 	return d
 }
 
-func unique(prefix string) string { return prefix + "_" + envelope.NewID()[:12] }
+func unique(prefix string) string { return rpctest.Unique(prefix) }
 
-// serve answers RPC requests on l until ctx ends: "echo" returns its args,
-// "fail" a ValueError, "sleep" sleeps args.seconds heartbeating when asked.
+// serve is the shared RPC test server (internal/rpctest).
 func serve(ctx context.Context, t *testing.T, l drivers.Listener, seen chan<- drivers.Message) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			msgs, err := l.Poll(ctx)
-			if err != nil {
-				return
-			}
-			for _, m := range msgs {
-				if seen != nil {
-					seen <- m.Message()
-				}
-				rm, ok := m.(drivers.RPCIncomingMessage)
-				if !ok {
-					t.Errorf("RPC listener returned %T", m)
-					continue
-				}
-				args, _ := m.Message()["args"].(map[string]any)
-				switch m.Message()["method"] {
-				case "echo":
-					rm.Reply(ctx, args, nil)
-				case "fail":
-					rm.Reply(ctx, nil, &drivers.RemoteError{Class: "ValueError", Module: "builtins", Message: "bad value", Args: []any{"bad value"}})
-				case "sleep":
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						secs := 1.0
-						n, ok := args["seconds"].(interface{ Float64() (float64, error) })
-						if ok {
-							secs, _ = n.Float64()
-						}
-						end := time.After(time.Duration(secs * float64(time.Second)))
-						var tick <-chan time.Time
-						if cmt := rm.CallMonitorTimeout(); cmt > 0 {
-							tk := time.NewTicker(cmt / 2)
-							defer tk.Stop()
-							tick = tk.C
-						}
-						for {
-							select {
-							case <-tick:
-								rm.Heartbeat(ctx)
-							case <-end:
-								rm.Reply(ctx, map[string]any{"slept": args["seconds"]}, nil)
-								return
-							case <-ctx.Done():
-								return
-							}
-						}
-					}()
-				}
-			}
-		}
-	}()
-	return &wg
+	var r rpctest.Reporter
+	if t != nil {
+		r = t
+	}
+	return rpctest.Serve(ctx, r, l, seen)
 }
 
 func TestCallCastFanout(t *testing.T) {
