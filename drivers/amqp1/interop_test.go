@@ -15,11 +15,6 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/pyoslo"
 )
 
-func script(t *testing.T, name string) string {
-	t.Helper()
-	return readTestdata(t, name)
-}
-
 func decodeLine(t *testing.T, line string) map[string]any {
 	t.Helper()
 	v, err := envelope.UnmarshalJSON([]byte(line))
@@ -50,7 +45,7 @@ func TestInteropPythonClientGoServer(t *testing.T) {
 			d := open(t, url, nil)
 			topic := unique("sy_pyclient")
 			seen := server(t, d, drivers.Target{Topic: topic, Server: "gohost"})
-			py := pyoslo.Start(t, script(t, "py_client.py"), url, topic, "gohost")
+			py := pyoslo.Start(t, pyoslo.RPCClientScript, url, topic, "gohost")
 			line, err := py.Line(60 * time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -109,7 +104,7 @@ func TestInteropGoClientPythonServer(t *testing.T) {
 	for mode, url := range interopModes(t) {
 		t.Run(mode, func(t *testing.T) {
 			topic := unique("sy_pyserver")
-			py := pyoslo.Start(t, script(t, "py_server.py"), url, topic, "pyhost")
+			py := pyoslo.Start(t, pyoslo.RPCServerScript, url, topic, "pyhost")
 			if err := py.WaitFor("READY", 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
@@ -190,7 +185,7 @@ func TestInteropNotifications(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer l.Cleanup()
-				py := pyoslo.Start(t, script(t, "py_notify.py"), "send", url, topic, driver, `{"n": 1, "s": "\u00e9"}`)
+				py := pyoslo.Start(t, pyoslo.NotifyScript, "send", url, topic, driver, `{"n": 1, "s": "\u00e9"}`)
 				if err := py.WaitFor("SENT", 30*time.Second); err != nil {
 					t.Fatal(err)
 				}
@@ -213,7 +208,7 @@ func TestInteropNotifications(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
 				topic := unique("sy_gonotif")
-				py := pyoslo.Start(t, script(t, "py_notify.py"), "listen", url, topic, "1")
+				py := pyoslo.Start(t, pyoslo.NotifyScript, "listen", url, topic, "-", "1")
 				if err := py.WaitFor("READY", 30*time.Second); err != nil {
 					t.Fatal(err)
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -16,15 +15,6 @@ import (
 	"github.com/switchyard-dev/switchyard/internal/pyoslo"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
-
-func script(t *testing.T, name string) string {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
 
 func decodeLine(t *testing.T, line string) map[string]any {
 	t.Helper()
@@ -58,7 +48,7 @@ func TestInteropPythonClientGoServer(t *testing.T) {
 	wg := serve(sctx, t, l, seen)
 	defer func() { stop(); l.Stop(); wg.Wait() }()
 
-	py := pyoslo.Start(t, script(t, "py_client.py"), url, topic, "gohost")
+	py := pyoslo.Start(t, pyoslo.RPCClientScript, url, topic, "gohost")
 	line, err := py.Line(55 * time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +98,7 @@ func TestInteropGoClientPythonServer(t *testing.T) {
 	pyoslo.Require(t)
 	url := realbroker.RabbitURL(t)
 	topic := unique("sy_pyserver")
-	py := pyoslo.Start(t, script(t, "py_server.py"), url, topic, "pyhost")
+	py := pyoslo.Start(t, pyoslo.RPCServerScript, url, topic, "pyhost")
 	if err := py.WaitFor("READY", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +185,7 @@ func TestInteropNotifications(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer l.Cleanup()
-				py := pyoslo.Start(t, script(t, "py_notify.py"), "send", url, topic, driver, `{"n": 1, "s": "\u00e9"}`)
+				py := pyoslo.Start(t, pyoslo.NotifyScript, "send", url, topic, driver, `{"n": 1, "s": "\u00e9"}`)
 				if err := py.WaitFor("SENT", 30*time.Second); err != nil {
 					t.Fatal(err)
 				}
@@ -219,7 +209,7 @@ func TestInteropNotifications(t *testing.T) {
 				if pool != "" {
 					pl = unique(pool)
 				}
-				py := pyoslo.Start(t, script(t, "py_notify.py"), "listen", url, topic, pl, "1")
+				py := pyoslo.Start(t, pyoslo.NotifyScript, "listen", url, topic, pl, "1")
 				if err := py.WaitFor("READY", 30*time.Second); err != nil {
 					t.Fatal(err)
 				}

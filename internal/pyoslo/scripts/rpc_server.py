@@ -1,5 +1,5 @@
-# Python oslo.messaging 14 RPC server for the interop tests.
-# usage: py_server.py URL TOPIC SERVER
+# Python oslo.messaging 14 RPC server for the interop tests (any transport URL).
+# usage: rpc_server.py URL TOPIC SERVER
 # Prints READY once serving, then one JSON line per request it receives.
 import json
 import sys

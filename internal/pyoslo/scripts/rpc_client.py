@@ -1,5 +1,5 @@
-# Python oslo.messaging 14 RPC client for the interop tests.
-# usage: py_client.py URL TOPIC SERVER
+# Python oslo.messaging 14 RPC client for the interop tests (any transport URL).
+# usage: rpc_client.py URL TOPIC SERVER
 # Calls and casts a Go server, prints one JSON object with the results.
 import json
 import sys
@@ -15,6 +15,7 @@ ctxt = {"request_id": "req-py", "user_id": "u-py"}
 out = {}
 out["echo"] = client.call(ctxt, "echo", text="h\u00e9llo \u2603", n=3, nested={"a": [1, 2, None]})
 out["echo_server"] = client.prepare(server=server).call(ctxt, "echo", via="server")
+out["null"] = client.call(ctxt, "echo", value=None)
 client.cast(ctxt, "echo", kind="cast-topic")
 client.prepare(server=server).cast(ctxt, "echo", kind="cast-server")
 client.prepare(fanout=True).cast(ctxt, "echo", kind="cast-fanout")
@@ -25,6 +26,11 @@ except Exception as e:
     out["fail"] = {"type": type(e).__name__, "module": type(e).__module__,
                    "is_remote_error": isinstance(e, om.RemoteError),
                    "message": str(e).split("\n")[0]}
+try:
+    client.call(ctxt, "fail_custom", message="custom")
+    out["fail_custom"] = None
+except om.RemoteError as e:
+    out["fail_custom"] = {"exc_type": e.exc_type, "value": e.value}
 out["sleep"] = client.prepare(timeout=20, call_monitor_timeout=2).call(ctxt, "sleep", seconds=4)
 try:
     client.prepare(timeout=1).call(ctxt, "sleep", seconds=3)
