@@ -366,6 +366,14 @@ func (ch *channel) completePublish() *amqpError {
 func (ch *channel) route(pub *amqp091.BasicPublish, ex *exchange, m *message, now time.Time) {
 	b := ch.b()
 	c := ch.c
+	if b.faults.Any(fault.CloseOnPublish) {
+		if _, ok := b.faults.Check(fault.CloseOnPublish, c.point("")); ok {
+			b.emit(Event{Type: EventDropped, VHost: c.vh.name, Exchange: ex.name, RoutingKey: m.routingKey, MessageID: m.props.MessageID,
+				BodyHash: m.hash, Connection: c.displayName(), Reason: "fault " + string(fault.CloseOnPublish)})
+			c.forceClose(amqp091.ConnectionForced, "CONNECTION_FORCED - closed on publish via fault injection")
+			return
+		}
+	}
 	b.nextMsgID++
 	m.id = b.nextMsgID
 	var tag uint64
@@ -454,8 +462,16 @@ func (ch *channel) route(pub *amqp091.BasicPublish, ex *exchange, m *message, no
 	} else {
 		ex.stats.Routed++
 	}
+	if ch.confirm && checkAny(fault.CloseBeforeConfirm) {
+		c.forceClose(amqp091.ConnectionForced, "CONNECTION_FORCED - closed before confirming via fault injection")
+		return
+	}
 	if ch.confirm {
 		ch.addConfirm(tag, rejected, m, firstQueue, now)
+	}
+	if checkAny(fault.CloseAfterConfirm) {
+		c.releaseConfirms(now)
+		c.forceClose(amqp091.ConnectionForced, "CONNECTION_FORCED - closed after confirming via fault injection")
 	}
 }
 

@@ -366,3 +366,53 @@ func TestConfirmsAreBatched(t *testing.T) {
 		t.Fatalf("20 publishes sent in one write took %d acks", acks)
 	}
 }
+
+// TestFaultClosePublish checks the three faults that drop a publisher's
+// connection around one publish: whether the message was stored and
+// whether the publisher saw its confirm before the close.
+func TestFaultClosePublish(t *testing.T) {
+	cases := []struct {
+		kind      fault.Kind
+		stored    bool
+		confirmed bool
+		text      string
+	}{
+		{fault.CloseOnPublish, false, false, "CONNECTION_FORCED - closed on publish via fault injection"},
+		{fault.CloseBeforeConfirm, true, false, "CONNECTION_FORCED - closed before confirming via fault injection"},
+		{fault.CloseAfterConfirm, true, true, "CONNECTION_FORCED - closed after confirming via fault injection"},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			e := newFaultEnv(t, 1)
+			bystander := e.named("other", 0)
+			conn := e.named("pub", 0)
+			ch := e.channel(conn)
+			q := e.queue(ch, "cp", nil)
+			confirmChannel(t, ch)
+			confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1))
+			closes := conn.NotifyClose(make(chan *amqp.Error, 1))
+			id := e.enable(fault.Fault{Kind: tc.kind, Scope: fault.Scope{Connection: "pub"}, Limit: 1})
+			if err := ch.Publish("", q, false, false, text("x")); err != nil {
+				t.Fatal(err)
+			}
+			wantError(t, closed(t, closes), amqp.ConnectionForced, tc.text)
+			c, ok := <-confirms
+			if got := ok && c.Ack; got != tc.confirmed {
+				t.Errorf("publisher saw a confirm: %v, want %v", got, tc.confirmed)
+			}
+			want := 0
+			if tc.stored {
+				want = 1
+			}
+			if got := e.fake.QueueDepth("/", q); got != want {
+				t.Errorf("queue holds %d messages, want %d", got, want)
+			}
+			if got := e.inj.Fired(id); got != 1 {
+				t.Errorf("fault fired %d times, want 1", got)
+			}
+			if bystander.IsClosed() {
+				t.Error("a connection outside the fault's scope was closed")
+			}
+		})
+	}
+}

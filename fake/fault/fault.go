@@ -58,6 +58,17 @@ const (
 	BlockPublishers Kind = "block-publishers"
 	// StopHeartbeats stops the heartbeats the fake sends.
 	StopHeartbeats Kind = "stop-heartbeats"
+	// CloseOnPublish force-closes a matching connection when a publish
+	// arrives on it, before the fake takes the message: the publisher
+	// cannot know whether it was stored, and it was not.
+	CloseOnPublish Kind = "close-on-publish"
+	// CloseBeforeConfirm stores a publish from a matching connection and
+	// then force-closes the connection before confirming it: the publisher
+	// cannot know whether it was stored, and it was.
+	CloseBeforeConfirm Kind = "close-before-confirm"
+	// CloseAfterConfirm stores and confirms a publish from a matching
+	// connection and then force-closes the connection.
+	CloseAfterConfirm Kind = "close-after-confirm"
 
 	// LoseAcknowledged is a mutant: a publish is confirmed (or accepted)
 	// but never stored.
@@ -77,7 +88,8 @@ const (
 var Kinds = []Kind{
 	CloseConnections, CloseChannels, RefuseConnections, WithholdConfirms,
 	DelayConfirms, NackPublishes, PauseDeliveries, BlockPublishers,
-	StopHeartbeats, LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch,
+	StopHeartbeats, CloseOnPublish, CloseBeforeConfirm, CloseAfterConfirm,
+	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch,
 }
 
 // Valid reports whether k is one of Kinds.
