@@ -47,8 +47,9 @@
 // The broker consults a fault.Consulter (by default its own
 // *fault.Injector, see Faults) wherever a fault can act: it can close
 // connections and channels, refuse connections, withhold, delay or nack
-// publisher confirms, pause deliveries, block publishers and stop
-// heartbeats, and run the mutants of the contract suite (lose an
+// publisher confirms, pause deliveries, block publishers, stop
+// heartbeats, drop a publisher's connection when its next publish arrives,
+// after storing it or after confirming it, and run the mutants of the contract suite (lose an
 // acknowledged message, deliver one twice, confirm before routing, ignore
 // prefetch). Restart simulates a broker restart.
 //
