@@ -418,6 +418,12 @@ func (d *Driver) RequireFeatures(drivers.Features) error {
 	return nil
 }
 
+// ConnectionName is the prefix of the connection_name every connection of
+// this driver presents to the broker ("<program>:<pid>:<id>", followed by
+// ":<purpose>"), so operators, the management UI and Switchyard's fake
+// broker can tell which connections belong to which driver.
+func (d *Driver) ConnectionName() string { return d.conn.name }
+
 // Close stops every listener and the reply consumer, closes the send
 // connections and waits for all goroutines (C33).
 func (d *Driver) Close() error {
