@@ -136,6 +136,7 @@ type Broker struct {
 	mu         sync.Mutex
 	vhosts     map[string]*vhost
 	conns      map[*conn]struct{}
+	attempts   map[string]int // logins tried, by connection_name
 	ln         net.Listener
 	addr       string
 	closed     bool
@@ -163,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	b := &Broker{
 		opts:  opts,
 		log:   opts.Logger,
-		conns: map[*conn]struct{}{},
+		conns: map[*conn]struct{}{}, attempts: map[string]int{},
 	}
 	b.events = newEventLog(opts.EventLogSize)
 	b.faults = opts.Faults
@@ -412,4 +413,20 @@ func (b *Broker) user(name string) *User {
 // mayOpen reports whether u may open virtual host vh.
 func (u *User) mayOpen(vh string) bool {
 	return u.VHosts == nil || slices.Contains(u.VHosts, vh)
+}
+
+// ConnectionAttempts counts the connections whose client-provided
+// connection_name matches pattern ('*' matches any run of characters) that
+// got as far as logging in since the broker started: those refused (wrong
+// credentials, a fault) as well as those opened.
+func (b *Broker) ConnectionAttempts(pattern string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for name, k := range b.attempts {
+		if fault.Glob(pattern, name) {
+			n += k
+		}
+	}
+	return n
 }

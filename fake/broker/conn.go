@@ -272,6 +272,9 @@ func (c *conn) handshake() bool {
 	}
 	c.clientProps = so.ClientProperties
 	c.clientName, _ = so.ClientProperties["connection_name"].(string)
+	b.mu.Lock()
+	b.attempts[c.clientName]++
+	b.mu.Unlock()
 	caps, _ := so.ClientProperties["capabilities"].(amqp091.Table)
 	c.capBlocked, _ = caps["connection.blocked"].(bool)
 	c.capCancel, _ = caps["consumer_cancel_notify"].(bool)
@@ -341,6 +344,9 @@ func (c *conn) handshake() bool {
 	c.vh = vh
 	if _, ok := b.faults.Check(fault.RefuseConnections, c.point("")); ok {
 		c.handshakeFailed("refused by fault injection")
+		b.mu.Lock()
+		b.emit(Event{Type: EventConnectionRefused, VHost: vh.name, Connection: c.displayName(), Reason: "refused by fault injection"})
+		b.mu.Unlock()
 		c.closeInHandshake(amqp091.ConnectionForced, "CONNECTION_FORCED - connection refused by fault injection")
 		return false
 	}

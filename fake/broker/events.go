@@ -16,7 +16,7 @@ type EventType string
 const (
 	EventConnectionOpened    EventType = "connection.opened"
 	EventConnectionClosed    EventType = "connection.closed"    // Reason says why
-	EventConnectionRefused   EventType = "connection.refused"   // failed authentication
+	EventConnectionRefused   EventType = "connection.refused"   // failed authentication, or refused by a fault
 	EventConnectionBlocked   EventType = "connection.blocked"   // by a fault
 	EventConnectionUnblocked EventType = "connection.unblocked" // the fault ended
 	EventChannelClosed       EventType = "channel.closed"       // Code and Reason say why

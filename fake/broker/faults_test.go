@@ -416,3 +416,31 @@ func TestFaultClosePublish(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionAttempts checks that refused logins count as attempts,
+// by connection_name pattern.
+func TestConnectionAttempts(t *testing.T) {
+	e := newFaultEnv(t, 1)
+	e.named("svc:1:a", 0)
+	e.enable(fault.Fault{Kind: fault.RefuseConnections, Scope: fault.Scope{Connection: "svc:*"}})
+	sub := e.fake.Subscribe()
+	props := amqp.NewConnectionProperties()
+	props.SetClientConnectionName("svc:1:b")
+	if c, err := amqp.DialConfig(e.url, amqp.Config{Properties: props}); err == nil {
+		c.Close()
+		t.Fatal("a refused connection opened")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if _, err := sub.WaitFor(ctx, func(ev broker.Event) bool {
+		return ev.Type == broker.EventConnectionRefused && ev.Connection == "svc:1:b"
+	}); err != nil {
+		t.Fatalf("no refusal event: %v", err)
+	}
+	e.named("other", 0)
+	for pattern, want := range map[string]int{"svc:*": 2, "svc:1:b": 1, "other": 1, "*": 3, "nobody": 0} {
+		if got := e.fake.ConnectionAttempts(pattern); got != want {
+			t.Errorf("ConnectionAttempts(%q) = %d, want %d", pattern, got, want)
+		}
+	}
+}
