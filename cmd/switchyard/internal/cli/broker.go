@@ -1,21 +1,25 @@
 package cli
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/switchyard-dev/switchyard/drivers"
 	"github.com/switchyard-dev/switchyard/fake/broker"
+	"github.com/switchyard-dev/switchyard/fake/brokermetrics"
 )
 
 // brokerFlags are the broker command's flags.
 type brokerFlags struct {
-	listen  string
-	users   []string
-	vhosts  []string
-	dataDir string
+	listen        string
+	users         []string
+	vhosts        []string
+	dataDir       string
+	metricsListen string
 }
 
 func (a *app) brokerCommand() *cobra.Command {
@@ -32,9 +36,18 @@ rabbit:// URL on stderr once it accepts connections, and serves until
 SIGINT or SIGTERM. Users are --user name:password (repeatable; default
 guest:guest), virtual hosts --vhost (repeatable; default "/"). With
 --data-dir durable exchanges, queues, bindings and persistent messages
-survive a restart.`,
+survive a restart.
+
+With --metrics-listen it also serves Prometheus metrics at /metrics on
+that address: queue depths, message counters (published, confirmed,
+returned, delivered, acknowledged, per queue and in total), connections,
+channels and consumers, read from the broker at each scrape, plus the
+process's Go runtime and process metrics. Like --listen, the address is
+used as given: 127.0.0.1:PORT stays on loopback, :PORT listens on every
+interface.`,
 		Example: `  switchyard broker
-  switchyard broker --listen 127.0.0.1:5673 --user nova:secret --vhost nova --data-dir /tmp/sy-broker`,
+  switchyard broker --listen 127.0.0.1:5673 --user nova:secret --vhost nova --data-dir /tmp/sy-broker
+  switchyard broker --metrics-listen 127.0.0.1:9419`,
 		Args: argsRange(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error { return a.runBroker(cmd, &o) }),
 	}
@@ -43,6 +56,7 @@ survive a restart.`,
 	fs.StringArrayVar(&o.users, "user", nil, "user as name:password (repeatable; default guest:guest)")
 	fs.StringArrayVar(&o.vhosts, "vhost", nil, `virtual host (repeatable; default "/")`)
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for durable state (default: memory only)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9419 (default: none)")
 	return cmd
 }
 
@@ -61,13 +75,29 @@ func (a *app) runBroker(cmd *cobra.Command, o *brokerFlags) error {
 	if err != nil {
 		return &opError{what: "start the broker on " + o.listen, err: err}
 	}
+	var metrics *brokermetrics.Server
+	if o.metricsListen != "" {
+		h := brokermetrics.Handler(b, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics, err = brokermetrics.Listen(o.metricsListen, h)
+		if err != nil {
+			_ = b.Close()
+			return &opError{what: "serve metrics on " + o.metricsListen, err: err}
+		}
+	}
 	shown := b.URL()
 	if u, err := drivers.ParseURL(shown); err == nil {
 		shown = u.String() // never print a password
 	}
 	a.linef("broker listening on %s (%s)", b.Addr(), shown)
+	if metrics != nil {
+		a.linef("broker metrics on %s", metrics.URL())
+	}
 	<-ctx.Done()
-	if err := b.Close(); err != nil {
+	var stopErr error
+	if metrics != nil {
+		stopErr = metrics.Close()
+	}
+	if err := errors.Join(b.Close(), stopErr); err != nil {
 		return &opError{what: "stop the broker", err: err}
 	}
 	a.linef("broker stopped")
