@@ -444,3 +444,31 @@ func TestConnectionAttempts(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionsServing checks that a force-closed connection counts as
+// served until the client answered the close, and not after.
+func TestConnectionsServing(t *testing.T) {
+	e := newFaultEnv(t, 1)
+	a := e.named("svc-a", 0)
+	e.named("svc-b", 0)
+	at := time.Now()
+	if n := e.fake.ConnectionsServing("svc-*", at); n != 2 {
+		t.Fatalf("ConnectionsServing = %d, want 2", n)
+	}
+	closes := a.NotifyClose(make(chan *amqp.Error, 1))
+	e.enable(fault.Fault{Kind: fault.CloseConnections, Scope: fault.Scope{Connection: "svc-a"}})
+	closed(t, closes)
+	deadline := time.Now().Add(waitTimeout)
+	for e.fake.ConnectionsServing("svc-a", at) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed connection is still served")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := e.fake.ConnectionsServing("svc-*", at); n != 1 {
+		t.Fatalf("ConnectionsServing = %d, want 1", n)
+	}
+	if n := e.fake.ConnectionsServing("svc-*", at.Add(-time.Hour)); n != 0 {
+		t.Fatalf("ConnectionsServing before the connections opened = %d, want 0", n)
+	}
+}

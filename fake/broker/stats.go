@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/switchyard-dev/switchyard/fake/fault"
 )
 
 // QueueStats are a queue's counters.
@@ -164,6 +166,23 @@ func (b *Broker) CloseConnections(substr, reason string) int {
 	for _, c := range b.openConns() {
 		if strings.Contains(c.displayName(), substr) {
 			c.forceClose(320, "CONNECTION_FORCED - "+reason)
+			n++
+		}
+	}
+	return n
+}
+
+// ConnectionsServing counts the connections whose name (connection_name or
+// address) matches pattern ('*' matches any run of characters), opened at
+// or before t, that the broker still serves: open ones and those in their
+// closing handshake. After a fault closes connections it reaches 0 once the
+// clients have answered the close.
+func (b *Broker) ConnectionsServing(pattern string, t time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for c := range b.conns {
+		if c.open && !c.openedAt.After(t) && fault.Glob(pattern, c.displayName()) {
 			n++
 		}
 	}
