@@ -58,7 +58,8 @@ func (p *publisher) publish(ctx context.Context, exchange, key string, mandatory
 	p.lastUsed = time.Now()
 	for drained := false; !drained; {
 		select {
-		case <-p.returns: // a stale return of an earlier, abandoned publish
+		case _, ok := <-p.returns: // a stale return of an earlier, abandoned publish
+			drained = !ok // closed: the connection is gone
 		default:
 			drained = true
 		}
@@ -75,17 +76,23 @@ func (p *publisher) publish(ctx context.Context, exchange, key string, mandatory
 	case <-ctx.Done():
 		return interrupted, ctx.Err()
 	}
-	if p.broken() {
-		// amqp091-go resolves pending confirms as nacks when the channel
-		// dies; that is not the broker's answer.
-		return ambiguous, errors.New("connection lost before the broker confirmed the message")
-	}
 	if !dc.Acked() {
+		if p.broken() {
+			// amqp091-go resolves pending confirms as nacks when the
+			// channel dies; that is not the broker's answer. An ack, on
+			// the other hand, is the broker's even if the connection
+			// dropped right after it.
+			return ambiguous, errors.New("connection lost before the broker confirmed the message")
+		}
 		return refused, errors.New("the broker refused the message (basic.nack)")
 	}
 	select {
-	case r := <-p.returns:
-		return returned, fmt.Errorf("returned by the broker: %d %s", r.ReplyCode, r.ReplyText)
+	case r, ok := <-p.returns:
+		if ok {
+			return returned, fmt.Errorf("returned by the broker: %d %s", r.ReplyCode, r.ReplyText)
+		}
+		// amqp091-go closes the channel when the connection drops.
+		return confirmed, nil
 	default:
 		return confirmed, nil
 	}
