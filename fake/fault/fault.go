@@ -34,13 +34,14 @@ type Kind string
 // force until disabled.
 const (
 	// CloseConnections force-closes matching connections (320
-	// CONNECTION_FORCED).
+	// CONNECTION_FORCED; amqp:connection:forced in AMQP 1.0).
 	CloseConnections Kind = "close-connections"
 	// CloseChannels force-closes matching channels: those of a matching
 	// connection, or consuming from a matching queue.
 	CloseChannels Kind = "close-channels"
 	// RefuseConnections refuses new connections: the broker answers
-	// connection.open with connection.close 320 CONNECTION_FORCED.
+	// connection.open with connection.close 320 CONNECTION_FORCED (an AMQP
+	// 1.0 fake answers open with close amqp:connection:forced).
 	RefuseConnections Kind = "refuse-connections"
 	// WithholdConfirms holds back publisher confirms until no fault of this
 	// kind remains.
@@ -56,7 +57,8 @@ const (
 	// BlockPublishers sends connection.blocked to matching connections and
 	// stops reading from them once they publish, until disabled.
 	BlockPublishers Kind = "block-publishers"
-	// StopHeartbeats stops the heartbeats the fake sends.
+	// StopHeartbeats stops the heartbeats the fake sends (in AMQP 1.0, the
+	// empty frames that keep a peer's idle time-out from expiring).
 	StopHeartbeats Kind = "stop-heartbeats"
 	// CloseOnPublish force-closes a matching connection when a publish
 	// arrives on it, before the fake takes the message: the publisher
@@ -77,11 +79,24 @@ const (
 	// delivered twice.
 	DuplicateDelivery Kind = "duplicate-delivery"
 	// EarlyAck is a mutant: a publish is confirmed before it is routed, and
-	// then dropped.
+	// then dropped. In an AMQP 1.0 router it settles a sender's delivery as
+	// accepted before any consumer has settled it (violating end-to-end
+	// settlement); the message goes on only to a consumer with credit.
 	EarlyAck Kind = "early-ack"
 	// IgnorePrefetch is a mutant: deliveries go on past the consumer's
 	// prefetch limit.
 	IgnorePrefetch Kind = "ignore-prefetch"
+
+	// DetachLinks force-detaches matching AMQP 1.0 links with
+	// amqp:link:detach-forced: those of a matching connection, or attached
+	// to a matching address.
+	DetachLinks Kind = "detach-links"
+	// WithholdCredit stops an AMQP 1.0 intermediary from granting link
+	// credit to senders until no fault of this kind remains.
+	WithholdCredit Kind = "withhold-credit"
+	// WithholdDispositions holds back the outcomes an AMQP 1.0
+	// intermediary owes senders until no fault of this kind remains.
+	WithholdDispositions Kind = "withhold-dispositions"
 )
 
 // Kinds lists every kind, in a stable order.
@@ -106,7 +121,9 @@ func (k Kind) Mutant() bool {
 
 // OneShot reports whether k acts once when enabled rather than staying in
 // force.
-func (k Kind) OneShot() bool { return k == CloseConnections || k == CloseChannels }
+func (k Kind) OneShot() bool {
+	return k == CloseConnections || k == CloseChannels || k == DetachLinks
+}
 
 // Scope says what a fault applies to. An empty field matches anything; a
 // non-empty one must match the corresponding field of a Point, where '*'

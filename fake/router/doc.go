@@ -1,0 +1,40 @@
+// Package router is Switchyard's fake AMQP 1.0 router: a real server on a
+// loopback port that routes messages between clients the way qpid-dispatch
+// (qdrouterd) does for oslo.messaging's amqp:// driver, holds no messages,
+// records what happens and injects faults on demand.
+//
+//	r, err := router.Start(ctx, router.Options{})
+//	defer r.Close()
+//	d, err := drivers.Open(ctx, r.URL(), cfg) // Switchyard's amqp1 driver
+//
+// In tests, routertest.New(t) starts one and closes it at cleanup.
+//
+// # Routing
+//
+// Each address takes its distribution from the longest matching prefix in
+// Options.Addresses (DefaultAddresses by default, the configuration the
+// oslo.messaging AMQP 1.0 guide gives qdrouterd): closest, balanced (the
+// consumer with the fewest unsettled deliveries) or multicast. A receiving
+// link with a dynamic source gets a router-assigned address with closest
+// distribution. A sending link without a target address routes each
+// message by its "to" property.
+//
+// Credit flows from consumers to senders: a sending link gets credit for
+// its address (up to Options.Credit) only while consumers with credit
+// exist, and loses it when they go. Settlement is end to end: an unsettled
+// delivery is forwarded unsettled and the sender gets the consumer's
+// outcome; with no consumer it is released at once; a multicast delivery is
+// rejected if any copy was rejected, else accepted if any was accepted,
+// else modified if any was, else released; a copy whose consumer detaches
+// unsettled counts as modified (delivery-failed).
+//
+// # Faults
+//
+// The router consults a fault.Consulter with Point.Queue set to the
+// address and Point.Connection to the client's container-id:
+// CloseConnections (close amqp:connection:forced), RefuseConnections,
+// DetachLinks (amqp:link:detach-forced), WithholdCredit,
+// WithholdDispositions, StopHeartbeats (no keepalive frames) and the
+// EarlyAck mutant, which settles senders' deliveries as accepted before any
+// consumer has them.
+package router

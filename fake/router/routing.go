@@ -1,0 +1,673 @@
+package router
+
+import (
+	"fmt"
+	"hash/fnv"
+
+	"github.com/switchyard-dev/switchyard/fake/fault"
+	"github.com/switchyard-dev/switchyard/fake/internal/amqp10"
+	"github.com/switchyard-dev/switchyard/fake/internal/amqp10conn"
+)
+
+// node is an address with its attached links.
+type node struct {
+	address   string
+	dist      Distribution
+	consumers []*consumer
+	producers []*producer
+	rr        int // next consumer to try, for closest
+	stats     AddressStats
+}
+
+// consumer is a client's receiving link: the router sends on it.
+type consumer struct {
+	rc        *rconn
+	l         *amqp10conn.Link
+	n         *node
+	unsettled map[*amqp10conn.Outgoing]*transit
+}
+
+// producer is a client's sending link: the router receives on it. n is nil
+// for an anonymous link, which routes by each message's "to".
+type producer struct {
+	rc *rconn
+	l  *amqp10conn.Link
+	n  *node
+}
+
+// transit is an unsettled delivery from a sender on its way to consumers.
+type transit struct {
+	in      *amqp10conn.Incoming
+	p       *producer
+	address string
+	pending int // copies whose outcome is still due
+	multi   bool
+	// multicast outcome tally
+	accepted, released, modified int
+	rejected                     *amqp10.Rejected
+	firstModified                *amqp10.Modified
+	final                        amqp10.DeliveryState
+	done                         bool
+}
+
+// rconn is one client connection; it is the engine's Handler.
+type rconn struct {
+	r       *Router
+	c       *amqp10conn.Conn
+	name    string // container-id once open
+	opened  bool
+	links   map[*amqp10conn.Link]any // *consumer or *producer
+	refused bool
+}
+
+func (rc *rconn) point(address string) fault.Point {
+	return fault.Point{Queue: address, Connection: rc.name}
+}
+
+func (rc *rconn) skipKeepalive() bool {
+	r := rc.r
+	if !r.faults.Any(fault.StopHeartbeats) {
+		return false
+	}
+	r.mu.Lock()
+	name := rc.name
+	r.mu.Unlock()
+	_, on := r.faults.Check(fault.StopHeartbeats, fault.Point{Connection: name})
+	return on
+}
+
+// Open implements amqp10conn.Handler.
+func (rc *rconn) Open(c *amqp10conn.Conn) *amqp10.Error {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id := c.ContainerID(); id != "" {
+		rc.name = id
+	}
+	if _, on := r.faults.Check(fault.RefuseConnections, fault.Point{Connection: rc.name}); on {
+		rc.refused = true
+		r.events.add(Event{Type: EventConnectionRefused, Connection: rc.name, Reason: string(amqp10.CondConnectionForced)})
+		return &amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "connections refused by an injected fault"}
+	}
+	rc.opened = true
+	rc.links = map[*amqp10conn.Link]any{}
+	r.totals.ConnectionsOpened++
+	r.events.add(Event{Type: EventConnectionOpened, Connection: rc.name})
+	return nil
+}
+
+func (r *Router) nodeLocked(address string, dist Distribution) *node {
+	n := r.nodes[address]
+	if n == nil {
+		if dist == "" {
+			dist = r.distribution(address)
+		}
+		n = &node{address: address, dist: dist}
+		n.stats.Address, n.stats.Distribution = address, dist
+		r.nodes[address] = n
+	}
+	return n
+}
+
+// forgetLocked drops a node with no links left.
+func (r *Router) forgetLocked(n *node) {
+	if n != nil && len(n.consumers) == 0 && len(n.producers) == 0 {
+		delete(r.nodes, n.address)
+	}
+}
+
+func roleName(r amqp10.Role) string { return r.String() }
+
+// Attach implements amqp10conn.Handler.
+func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || !rc.opened {
+		return &amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "router shutting down"}
+	}
+	refuse := func(cond amqp10.Symbol, desc string) *amqp10.Error {
+		r.events.add(Event{Type: EventLinkRefused, Connection: rc.name, Link: l.Name(), Role: roleName(!l.Role()), Reason: string(cond) + ": " + desc})
+		return &amqp10.Error{Condition: cond, Description: desc}
+	}
+	if l.Role() == amqp10.RoleSender {
+		// The client receives from Source.
+		src := l.Source
+		var n *node
+		switch {
+		case src == nil:
+			return refuse(amqp10.CondInvalidField, "receiving link without a source")
+		case src.Dynamic:
+			r.dynamic++
+			addr := fmt.Sprintf("_dynamic/%s/temp.%d", r.opts.ContainerID, r.dynamic)
+			local := *src
+			local.Address = addr
+			local.Dynamic = true
+			l.LocalSource = &local
+			n = r.nodeLocked(addr, Closest)
+		case src.Address == "":
+			return refuse(amqp10.CondInvalidField, "receiving link without a source address")
+		default:
+			n = r.nodeLocked(src.Address, "")
+		}
+		c := &consumer{rc: rc, l: l, n: n, unsettled: map[*amqp10conn.Outgoing]*transit{}}
+		n.consumers = append(n.consumers, c)
+		rc.links[l] = c
+		r.totals.LinksAttached++
+		r.events.add(Event{Type: EventLinkAttached, Connection: rc.name, Address: n.address, Link: l.Name(), Role: "receiver"})
+		return nil
+	}
+	// The client sends to Target.
+	tgt := l.Target
+	p := &producer{rc: rc, l: l}
+	address := ""
+	switch {
+	case tgt != nil && tgt.Dynamic:
+		r.dynamic++
+		address = fmt.Sprintf("_dynamic/%s/temp.%d", r.opts.ContainerID, r.dynamic)
+		local := *tgt
+		local.Address = address
+		l.LocalTarget = &local
+		p.n = r.nodeLocked(address, Closest)
+	case tgt != nil && tgt.Address != "":
+		address = tgt.Address
+		p.n = r.nodeLocked(address, "")
+	}
+	if p.n != nil {
+		p.n.producers = append(p.n.producers, p)
+	}
+	rc.links[l] = p
+	r.totals.LinksAttached++
+	r.events.add(Event{Type: EventLinkAttached, Connection: rc.name, Address: address, Link: l.Name(), Role: "sender"})
+	r.creditLocked(p)
+	return nil
+}
+
+// avail returns the credit the node's producers may have: what its
+// consumers can take now, capped by Options.Credit.
+func (r *Router) avail(n *node) uint32 {
+	var sum, most uint32
+	for _, c := range n.consumers {
+		cr := c.l.Credit()
+		sum += cr
+		most = max(most, cr)
+	}
+	if n.dist == Multicast {
+		sum = most
+	}
+	return min(sum, r.opts.Credit)
+}
+
+// creditLocked tops up or withdraws a producer's credit.
+func (r *Router) creditLocked(p *producer) {
+	target := r.opts.Credit
+	addr := ""
+	if p.n != nil {
+		target = r.avail(p.n)
+		addr = p.n.address
+	}
+	if r.faults.Any(fault.WithholdCredit) {
+		if _, on := r.faults.Check(fault.WithholdCredit, p.rc.point(addr)); on {
+			target = 0
+		}
+	}
+	cur := p.l.Credit()
+	switch {
+	case target == 0 && cur > 0:
+		p.l.Grant(0)
+	case target > 0 && cur <= target/2:
+		p.l.Grant(target)
+	}
+}
+
+func (r *Router) nodeCreditLocked(n *node) {
+	for _, p := range n.producers {
+		r.creditLocked(p)
+	}
+}
+
+// Flow implements amqp10conn.Handler.
+func (rc *rconn) Flow(l *amqp10conn.Link) {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch x := rc.links[l].(type) {
+	case *consumer:
+		r.nodeCreditLocked(x.n)
+	case *producer:
+		r.creditLocked(x)
+	}
+}
+
+func bodyHash(b []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64()
+}
+
+// messageTo returns the "to" property of an encoded message.
+func messageTo(payload []byte) (string, error) {
+	var m amqp10.Message
+	if err := m.Unmarshal(payload); err != nil {
+		return "", err
+	}
+	if m.Properties == nil || m.Properties.To == "" {
+		return "", fmt.Errorf("message without a to address")
+	}
+	return m.Properties.To, nil
+}
+
+// Delivery implements amqp10conn.Handler: it routes a sender's message.
+func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := rc.links[in.Link()].(*producer)
+	if !ok {
+		return
+	}
+	defer r.creditLocked(p)
+	n := p.n
+	address := ""
+	if n != nil {
+		address = n.address
+	} else {
+		to, err := messageTo(in.Payload)
+		if err != nil {
+			r.totals.Received++
+			in.Dispose(&amqp10.Rejected{Error: &amqp10.Error{Condition: amqp10.CondInvalidField, Description: "anonymous link: " + err.Error()}})
+			return
+		}
+		address = to
+		n = r.nodes[to]
+	}
+	r.totals.Received++
+	ev := Event{Type: EventReceived, Connection: rc.name, Address: address, Link: in.Link().Name(), Presettled: in.Settled}
+	if !r.events.off {
+		ev.BodyHash = bodyHash(in.Payload)
+	}
+	if n != nil {
+		n.stats.Received++
+	}
+
+	if r.faults.Any(fault.EarlyAck) {
+		if _, on := r.faults.Check(fault.EarlyAck, rc.point(address)); on {
+			// Mutant: settle as accepted before any consumer has it.
+			in.Dispose(amqp10.Accepted{})
+			copies := 0
+			if n != nil {
+				for _, c := range r.pick(n) {
+					if _, err := c.l.Send(in.Payload, true, nil); err == nil {
+						copies++
+						r.forwardedLocked(c, n, in.Payload)
+						if n.dist != Multicast {
+							break
+						}
+					}
+				}
+			}
+			ev.Copies = copies
+			r.events.add(ev)
+			if copies == 0 {
+				r.totals.Dropped++
+				r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "early-ack mutant"})
+			}
+			return
+		}
+	}
+
+	var t *transit
+	if !in.Settled {
+		t = &transit{in: in, p: p, address: address}
+	}
+	copies := 0
+	if n != nil {
+		if t != nil {
+			t.multi = n.dist == Multicast
+		}
+		for _, c := range r.pick(n) {
+			o, err := c.l.Send(in.Payload, in.Settled, nil)
+			if err != nil {
+				continue // detached meanwhile, or the message is too large for it
+			}
+			copies++
+			r.forwardedLocked(c, n, in.Payload)
+			if o != nil && t != nil {
+				c.unsettled[o] = t
+				t.pending++
+			}
+			if n.dist != Multicast {
+				break
+			}
+		}
+	}
+	ev.Copies = copies
+	r.events.add(ev)
+	switch {
+	case copies == 0 && in.Settled:
+		r.totals.Dropped++
+		r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "no consumer with credit"})
+	case copies == 0:
+		r.totals.ReleasedNoConsumer++
+		if n != nil {
+			n.stats.Released++
+		}
+		r.events.add(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name()})
+		r.settleLocked(t, amqp10.Released{})
+	case t != nil && t.pending == 0:
+		// Every copy went presettled (the consumers asked for settled
+		// deliveries): nothing will come back; the router answers.
+		r.settleLocked(t, amqp10.Accepted{})
+	}
+	if n != nil {
+		r.nodeCreditLocked(n)
+	}
+}
+
+func (r *Router) forwardedLocked(c *consumer, n *node, payload []byte) {
+	r.totals.Forwarded++
+	n.stats.Forwarded++
+	if !r.events.off {
+		r.events.add(Event{Type: EventForwarded, Connection: c.rc.name, Address: n.address, Link: c.l.Name(), BodyHash: bodyHash(payload)})
+	}
+}
+
+// pick returns the consumers to try, in order: for multicast every one
+// with credit, for closest the next in turn first, for balanced the one
+// with fewest unsettled deliveries first.
+func (r *Router) pick(n *node) []*consumer {
+	var out []*consumer
+	k := len(n.consumers)
+	for i := range k {
+		c := n.consumers[(n.rr+i)%k]
+		if c.l.Credit() > 0 {
+			out = append(out, c)
+		}
+	}
+	if k > 0 {
+		n.rr = (n.rr + 1) % k
+	}
+	if n.dist == Balanced && len(out) > 1 {
+		best := 0
+		for i, c := range out {
+			if len(c.unsettled) < len(out[best].unsettled) {
+				best = i
+			}
+		}
+		out[0], out[best] = out[best], out[0]
+	}
+	return out
+}
+
+// Outcome implements amqp10conn.Handler: a consumer's disposition.
+func (rc *rconn) Outcome(o *amqp10conn.Outgoing, state amqp10.DeliveryState, settled bool) {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, _ := rc.links[o.Link()].(*consumer)
+	terminal := settled
+	switch state.(type) {
+	case amqp10.Accepted, amqp10.Rejected, amqp10.Released, amqp10.Modified:
+		terminal = true
+	}
+	if !terminal {
+		return
+	}
+	if !settled {
+		o.Settle()
+	}
+	if c == nil {
+		return
+	}
+	t := c.unsettled[o]
+	delete(c.unsettled, o)
+	if t == nil {
+		return
+	}
+	r.copyDoneLocked(t, state)
+	r.nodeCreditLocked(c.n)
+}
+
+// copyDoneLocked records one copy's outcome and settles the sender's
+// delivery when the last is in.
+func (r *Router) copyDoneLocked(t *transit, state amqp10.DeliveryState) {
+	if t.done {
+		return
+	}
+	t.pending--
+	if !t.multi {
+		if state == nil {
+			state = amqp10.Accepted{}
+		}
+		r.settleLocked(t, state)
+		return
+	}
+	switch s := state.(type) {
+	case amqp10.Accepted, nil:
+		t.accepted++
+	case amqp10.Rejected:
+		if t.rejected == nil {
+			t.rejected = &s
+		}
+	case amqp10.Modified:
+		t.modified++
+		if t.firstModified == nil {
+			t.firstModified = &s
+		}
+	default:
+		t.released++
+	}
+	if t.pending > 0 {
+		return
+	}
+	// qpid-dispatch's multicast outcome: rejected if any copy was rejected,
+	// else accepted if any was accepted, else modified if any was
+	// modified, else released.
+	var final amqp10.DeliveryState
+	switch {
+	case t.rejected != nil:
+		final = *t.rejected
+	case t.accepted > 0:
+		final = amqp10.Accepted{}
+	case t.firstModified != nil:
+		final = *t.firstModified
+	default:
+		final = amqp10.Released{}
+	}
+	r.settleLocked(t, final)
+}
+
+func outcomeName(s amqp10.DeliveryState) string {
+	switch s.(type) {
+	case amqp10.Accepted:
+		return "accepted"
+	case amqp10.Rejected:
+		return "rejected"
+	case amqp10.Released:
+		return "released"
+	case amqp10.Modified:
+		return "modified"
+	}
+	return "settled"
+}
+
+// settleLocked gives the sender's delivery its outcome, unless a fault
+// withholds it.
+func (r *Router) settleLocked(t *transit, state amqp10.DeliveryState) {
+	if t == nil || t.done {
+		return
+	}
+	t.done = true
+	t.final = state
+	if r.faults.Any(fault.WithholdDispositions) {
+		if _, on := r.faults.Check(fault.WithholdDispositions, t.p.rc.point(t.address)); on {
+			r.withheld = append(r.withheld, t)
+			return
+		}
+	}
+	r.sendOutcomeLocked(t)
+}
+
+func (r *Router) sendOutcomeLocked(t *transit) {
+	t.in.Dispose(t.final)
+	switch t.final.(type) {
+	case amqp10.Accepted:
+		r.totals.Accepted++
+	case amqp10.Rejected:
+		r.totals.Rejected++
+	case amqp10.Released:
+		r.totals.Released++
+	case amqp10.Modified:
+		r.totals.Modified++
+	}
+	if n := r.nodes[t.address]; n != nil {
+		n.stats.Settled++
+	}
+	r.events.add(Event{Type: EventSettled, Connection: t.p.rc.name, Address: t.address, Link: t.in.Link().Name(), Outcome: outcomeName(t.final)})
+}
+
+// Settled implements amqp10conn.Handler: a sender settled a delivery
+// before its outcome came; the outcome has nowhere to go.
+func (rc *rconn) Settled(in *amqp10conn.Incoming) {}
+
+// Detached implements amqp10conn.Handler.
+func (rc *rconn) Detached(l *amqp10conn.Link, err *amqp10.Error) {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.detachedLocked(rc, l, err)
+}
+
+func (r *Router) detachedLocked(rc *rconn, l *amqp10conn.Link, err *amqp10.Error) {
+	x, ok := rc.links[l]
+	if !ok {
+		return
+	}
+	delete(rc.links, l)
+	ev := Event{Type: EventLinkDetached, Connection: rc.name, Link: l.Name()}
+	if err != nil {
+		ev.Reason = err.Error()
+	}
+	switch x := x.(type) {
+	case *consumer:
+		n := x.n
+		n.consumers = deleteItem(n.consumers, x)
+		if n.rr >= len(n.consumers) {
+			n.rr = 0
+		}
+		ev.Address, ev.Role = n.address, "receiver"
+		r.events.add(ev)
+		// Deliveries the consumer never settled failed there: as
+		// qpid-dispatch does, tell their senders modified (delivery-failed).
+		for o, t := range x.unsettled {
+			delete(x.unsettled, o)
+			r.copyDoneLocked(t, amqp10.Modified{DeliveryFailed: true})
+		}
+		r.nodeCreditLocked(n)
+		r.forgetLocked(n)
+	case *producer:
+		if n := x.n; n != nil {
+			n.producers = deleteItem(n.producers, x)
+			ev.Address = n.address
+			r.forgetLocked(n)
+		}
+		ev.Role = "sender"
+		r.events.add(ev)
+	}
+}
+
+func deleteItem[T comparable](s []T, v T) []T {
+	for i, x := range s {
+		if x == v {
+			return append(s[:i:i], s[i+1:]...)
+		}
+	}
+	return s
+}
+
+// Closed implements amqp10conn.Handler.
+func (rc *rconn) Closed(c *amqp10conn.Conn, err error) {
+	r := rc.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for l := range rc.links {
+		r.detachedLocked(rc, l, nil)
+	}
+	delete(r.conns, rc)
+	if rc.opened {
+		ev := Event{Type: EventConnectionClosed, Connection: rc.name}
+		if err != nil {
+			ev.Reason = err.Error()
+		}
+		r.events.add(ev)
+	}
+}
+
+// onFault applies faults that act when switched.
+func (r *Router) onFault(ch fault.Change) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	switch ch.Fault.Kind {
+	case fault.CloseConnections:
+		if !ch.On {
+			return
+		}
+		for rc := range r.conns {
+			if !rc.opened {
+				continue
+			}
+			if _, on := r.faults.Check(fault.CloseConnections, fault.Point{Connection: rc.name}); on {
+				rc.c.Close(&amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "closed by an injected fault"})
+			}
+		}
+	case fault.DetachLinks:
+		if !ch.On {
+			return
+		}
+		for rc := range r.conns {
+			for l, x := range rc.links {
+				addr := ""
+				switch x := x.(type) {
+				case *consumer:
+					addr = x.n.address
+				case *producer:
+					if x.n != nil {
+						addr = x.n.address
+					}
+				}
+				if _, on := r.faults.Check(fault.DetachLinks, rc.point(addr)); on {
+					derr := &amqp10.Error{Condition: amqp10.CondDetachForced, Description: "detached by an injected fault"}
+					l.Detach(derr)
+					r.detachedLocked(rc, l, derr)
+				}
+			}
+		}
+	case fault.WithholdCredit:
+		for _, n := range r.nodes {
+			r.nodeCreditLocked(n)
+		}
+		for rc := range r.conns {
+			for _, x := range rc.links {
+				if p, ok := x.(*producer); ok && p.n == nil {
+					r.creditLocked(p)
+				}
+			}
+		}
+	case fault.WithholdDispositions:
+		if ch.On {
+			return
+		}
+		held := r.withheld
+		r.withheld = nil
+		for _, t := range held {
+			if _, on := r.faults.Check(fault.WithholdDispositions, t.p.rc.point(t.address)); on {
+				r.withheld = append(r.withheld, t)
+				continue
+			}
+			r.sendOutcomeLocked(t)
+		}
+	}
+}
