@@ -203,13 +203,17 @@ func (b *Broker) onFault(ch fault.Change) {
 			}
 			c.releaseConfirms(now)
 		}
-	case fault.PauseDeliveries, fault.IgnorePrefetch:
+	case fault.PauseDeliveries, fault.IgnorePrefetch, fault.Reorder:
 		if ch.On {
 			return
 		}
+		release := ch.Fault.Kind == fault.Reorder && !b.faults.Any(fault.Reorder)
 		for _, name := range slices.Sorted(mapsKeys(b.vhosts)) {
 			vh := b.vhosts[name]
 			for _, qn := range slices.Sorted(mapsKeys(vh.queues)) {
+				if release {
+					vh.queues[qn].releaseHeld()
+				}
 				b.dispatch(vh.queues[qn], now)
 			}
 		}

@@ -472,3 +472,26 @@ func TestConnectionsServing(t *testing.T) {
 		t.Fatalf("ConnectionsServing before the connections opened = %d, want 0", n)
 	}
 }
+
+func TestMutantReorder(t *testing.T) {
+	e := newFaultEnv(t, 1)
+	_, ch := e.open()
+	q := e.queue(ch, "ro", nil)
+	id := e.enable(fault.Fault{Kind: fault.Reorder})
+	ds := consume(t, ch, q, true)
+	for _, s := range []string{"1", "2", "3"} {
+		if err := ch.Publish("", q, false, false, text(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for range 2 {
+		got = append(got, string(recv(t, ds).Body))
+	}
+	quiet(t, ds, 50*time.Millisecond, "the held-back third message")
+	e.inj.Disable(id)
+	got = append(got, string(recv(t, ds).Body))
+	if want := []string{"2", "1", "3"}; !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}

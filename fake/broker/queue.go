@@ -61,6 +61,7 @@ type queue struct {
 	lastUsed                          time.Time
 	ttlArmed, expiryArmed             int64 // scheduled check times, UnixNano; 0 for none
 	deleted, dispatching, serverNamed bool
+	held                              *qentry // held back by the Reorder mutant
 
 	stats QueueStats
 }
@@ -97,6 +98,10 @@ func (b *Broker) enqueue(q *queue, m *message, now time.Time) bool {
 			n = 2
 		}
 	}
+	reorder := false
+	if b.faults.Any(fault.Reorder) {
+		_, reorder = b.faults.Check(fault.Reorder, fault.Point{VHost: q.vh.name, Queue: q.name, Connection: m.publisher})
+	}
 	for range n {
 		e := &qentry{msg: m, seq: q.nextSeq}
 		q.nextSeq++
@@ -111,9 +116,16 @@ func (b *Broker) enqueue(q *queue, m *message, now time.Time) bool {
 			b.store.enqueue(q, e)
 			e.stored = true
 		}
-		q.msgs.PushBack(e)
-		q.readyBytes += int64(len(m.body))
 		q.stats.Enqueued++
+		if reorder && q.held == nil {
+			q.held = e // queued behind the next message
+			continue
+		}
+		q.push(e)
+		if reorder {
+			q.push(q.held)
+			q.held = nil
+		}
 	}
 	// A message whose TTL is zero may still go straight to a consumer, so
 	// expiry at this instant waits until dispatch has had its chance.
@@ -549,4 +561,18 @@ func toAnySlice(s []string) []any {
 		out[i] = v
 	}
 	return out
+}
+
+// push appends e to the ready messages.
+func (q *queue) push(e *qentry) {
+	q.msgs.PushBack(e)
+	q.readyBytes += int64(len(e.msg.body))
+}
+
+// releaseHeld queues the message the Reorder mutant held back, if any.
+func (q *queue) releaseHeld() {
+	if q.held != nil {
+		q.push(q.held)
+		q.held = nil
+	}
 }

@@ -86,6 +86,11 @@ const (
 	// IgnorePrefetch is a mutant: deliveries go on past the consumer's
 	// prefetch limit.
 	IgnorePrefetch Kind = "ignore-prefetch"
+	// Reorder is a mutant: each matching message is held back until the
+	// next one arrives on its queue and is then queued behind it, so
+	// consecutive messages swap places (a message with no successor waits
+	// until the fault ends).
+	Reorder Kind = "reorder"
 
 	// DetachLinks force-detaches matching AMQP 1.0 links with
 	// amqp:link:detach-forced: those of a matching connection, or attached
@@ -104,7 +109,7 @@ var Kinds = []Kind{
 	CloseConnections, CloseChannels, RefuseConnections, WithholdConfirms,
 	DelayConfirms, NackPublishes, PauseDeliveries, BlockPublishers,
 	StopHeartbeats, CloseOnPublish, CloseBeforeConfirm, CloseAfterConfirm,
-	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch,
+	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch, Reorder,
 }
 
 // Valid reports whether k is one of Kinds.
@@ -113,7 +118,7 @@ func (k Kind) Valid() bool { return slices.Contains(Kinds, k) }
 // Mutant reports whether k is deliberately wrong broker behaviour.
 func (k Kind) Mutant() bool {
 	switch k {
-	case LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch:
+	case LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch, Reorder:
 		return true
 	}
 	return false
