@@ -96,8 +96,8 @@ func TestKinds(t *testing.T) {
 			mutants++
 		}
 	}
-	if mutants != 4 {
-		t.Errorf("%d mutants, want 4", mutants)
+	if mutants != 5 {
+		t.Errorf("%d mutants, want 5", mutants)
 	}
 	if !fault.CloseConnections.OneShot() || fault.PauseDeliveries.OneShot() {
 		t.Error("OneShot is wrong")
