@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-dev/switchyard/contract"
+	"github.com/switchyard-dev/switchyard/contract/brokerfaults"
 	"github.com/switchyard-dev/switchyard/drivers"
 	"github.com/switchyard-dev/switchyard/fake/brokertest"
 )
@@ -23,6 +24,7 @@ func fakeBrokerHarness(t *testing.T, scheme string) contract.Harness {
 		Backend: "fake broker",
 		Kind:    contract.Broker,
 		URL:     u.Secret(),
+		Faults:  brokerfaults.New(b),
 		// The fake broker answers a refused login at once (AuthDelay 0).
 	}
 	switch scheme {

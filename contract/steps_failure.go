@@ -40,7 +40,7 @@ func (w *world) registerFailureSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^opening fails with a URL error within ([\d.]+) seconds?$`, w.openFailsURL)
 
 	sc.Step(`^the backend refuses new connections and drops the client's connections$`, w.refuseAndDrop)
-	sc.Step(`^the backend saw at most (\d+) connection attempts from the client after the drop$`, w.attemptsAtMost)
+	sc.Step(`^the backend saw the client try to connect at least once and at most (\d+) times after the drop$`, w.attemptsAtMost)
 	sc.Step(`^the backend will drop the client's connection (before|after accepting but before confirming|after confirming) its next publish$`, w.dropAtPublish)
 	sc.Step(`^the backend drops every connection$`, w.dropAll)
 	sc.Step(`^the backend withholds its confirmations and its deliveries to listeners$`, w.withhold)
@@ -453,6 +453,9 @@ func (w *world) inject(f Fault) error {
 	if err != nil {
 		return fmt.Errorf("injecting fault %d: %w", f.Kind, err)
 	}
+	w.mu.Lock()
+	w.faulted = true
+	w.mu.Unlock()
 	if end != nil {
 		w.mu.Lock()
 		if prev := w.faultEnds[f.Kind]; prev != nil {
@@ -484,8 +487,12 @@ func (w *world) attemptsAtMost(n int) error {
 	if err != nil {
 		return err
 	}
-	if got := w.h.Faults.ConnectionAttempts(d) - w.attempts; got > n {
-		return fmt.Errorf("the client tried to connect %d times after the drop, more than its retry budget of %d", got, n)
+	got := w.h.Faults.ConnectionAttempts(d) - w.attempts
+	if got > n {
+		return fmt.Errorf("the client tried to connect %d times after the drop, more than one attempt plus its retries (%d)", got, n)
+	}
+	if got < 1 {
+		return errors.New("the backend saw no connection attempt from the client after the drop")
 	}
 	return nil
 }

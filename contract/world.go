@@ -43,6 +43,7 @@ type world struct {
 	listeners map[string]*listener
 	order     []string
 	faultEnds map[FaultKind]func()
+	faulted   bool     // a fault was injected in this scenario
 	closers   []func() // Python servers and the like, ended in teardown
 	tap       Tap
 
@@ -113,6 +114,7 @@ func (w *world) begin(parent context.Context) {
 	w.closed = map[drivers.Driver]bool{}
 	w.listeners = map[string]*listener{}
 	w.faultEnds = map[FaultKind]func(){}
+	w.faulted = false
 	w.heldByDie = map[string][]string{}
 }
 
