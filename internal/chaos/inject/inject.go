@@ -35,8 +35,8 @@ type Report struct {
 	Fault   int      `json:"fault"`
 	Kind    string   `json:"kind"`
 	Target  string   `json:"target"`
-	Applied int      `json:"applied"`         // times switched on (or fired, for one-shot kinds)
-	Acted   int      `json:"acted"`           // events the broker applied it to, or connections/queues it hit
+	Applied int      `json:"applied"`          // times switched on (or fired, for one-shot kinds)
+	Acted   int      `json:"acted"`            // events the broker applied it to, or connections/queues it hit
 	Errors  []string `json:"errors,omitempty"` // failures to apply it
 }
 
