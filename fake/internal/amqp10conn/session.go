@@ -198,8 +198,9 @@ func (s *session) flow(f *amqp10.Flow) {
 		if l.gone {
 			return
 		}
-		if l.role == amqp10.RoleSender && l.drain && l.credit > 0 {
-			// Nothing more to send: use up the credit, as drain asks.
+		if l.role == amqp10.RoleSender && l.drain {
+			// Nothing more to send: use up the credit, as drain asks, and
+			// tell the peer (even when no credit was left).
 			l.deliveryCount += l.credit
 			l.credit = 0
 			l.s.sendFlowLocked(l)
