@@ -153,6 +153,23 @@ func (r *runner) runProperties(t *testing.T, mutation bool) {
 			defer func() { _ = f.Value.Set(old) }()
 		}
 	}
+	r.properties(func(p property) (Status, string) {
+		var st Status
+		var detail string
+		t.Run(string(p.clause)+" "+p.name, func(t *testing.T) {
+			var parent testing.TB = t
+			if mutation {
+				parent = nil
+			}
+			st, detail = r.checkProperty(parent, p)
+		})
+		return st, detail
+	})
+}
+
+// properties runs each selected property through check and records the
+// results.
+func (r *runner) properties(check func(property) (Status, string)) {
 	for _, p := range r.selectedProperties() {
 		res := CheckResult{Name: p.name, Source: "property", Clauses: []Clause{p.clause}}
 		if why := notApplicable(r.h, []string{"@" + string(p.clause)}); why != "" {
@@ -161,13 +178,7 @@ func (r *runner) runProperties(t *testing.T, mutation bool) {
 			continue
 		}
 		start := time.Now()
-		t.Run(string(p.clause)+" "+p.name, func(t *testing.T) {
-			var parent testing.TB = t
-			if mutation {
-				parent = nil
-			}
-			res.Status, res.Detail = r.checkProperty(parent, p)
-		})
+		res.Status, res.Detail = check(p)
 		res.Seconds = roundSeconds(time.Since(start))
 		r.record(res)
 	}

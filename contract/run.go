@@ -141,9 +141,24 @@ func (r *runner) suiteOptions(t *testing.T, mutation bool) (*godog.Options, *byt
 
 func (r *runner) runScenarios(t *testing.T, mutation bool) {
 	opts, buf := r.suiteOptions(t, mutation)
+	status, err := r.scenarios(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 && !mutation && !t.Failed() {
+		t.Errorf("godog exited with status %d", status)
+	}
+	if mutation && testing.Verbose() && buf != nil {
+		t.Logf("godog output (expected failures):\n%s", buf.String())
+	}
+}
+
+// scenarios runs the selected feature scenarios with opts and records
+// their results; it returns godog's exit status.
+func (r *runner) scenarios(opts *godog.Options) (int, error) {
 	scenarios, err := listScenarios(opts)
 	if err != nil {
-		t.Fatalf("reading the feature files: %v", err)
+		return 0, fmt.Errorf("reading the feature files: %w", err)
 	}
 	suite := godog.TestSuite{
 		Name:                "contract-" + r.h.ID(),
@@ -163,12 +178,7 @@ func (r *runner) runScenarios(t *testing.T, mutation bool) {
 		})
 	}
 	r.mu.Unlock()
-	if status != 0 && !mutation && !t.Failed() {
-		t.Errorf("godog exited with status %d", status)
-	}
-	if mutation && testing.Verbose() && buf != nil {
-		t.Logf("godog output (expected failures):\n%s", buf.String())
-	}
+	return status, nil
 }
 
 // listScenarios returns the scenarios the run will execute.
@@ -234,7 +244,7 @@ func notApplicable(h Harness, tags []string) string {
 	case has[tagRouter] && h.Kind != Router:
 		return "router scenario; " + h.Backend + " is a broker"
 	case has[tagNeedsFaults] && h.Faults == nil:
-		return "needs fault injection: arrives with the fake broker and router"
+		return "needs fault injection, which only Switchyard's fake broker and router offer"
 	case has[tagInterop] && h.Python == nil:
 		return "needs a Python oslo.messaging peer on the backend"
 	case has[tagNeedsTap] && h.Observer == nil:
@@ -312,17 +322,26 @@ func (r *runner) initScenario(sc *godog.ScenarioContext) {
 // closeStrayWorlds releases the worlds of scenarios that did not reach
 // their After hook, so nothing outlives Run.
 func (r *runner) closeStrayWorlds(t *testing.T) {
+	if err := r.releaseWorlds(); err != nil {
+		t.Error(err)
+	}
+}
+
+// releaseWorlds tears down the worlds still open.
+func (r *runner) releaseWorlds() error {
 	r.mu.Lock()
 	ws := r.worlds
 	r.worlds = nil
 	r.mu.Unlock()
+	var errs []error
 	for _, w := range ws {
 		if w.cancel != nil {
 			if err := w.teardown(); err != nil {
-				t.Errorf("releasing a scenario that did not finish: %v", err)
+				errs = append(errs, fmt.Errorf("releasing a scenario that did not finish: %w", err))
 			}
 		}
 	}
+	return errors.Join(errs...)
 }
 
 func (r *runner) record(c CheckResult) {

@@ -133,7 +133,7 @@ configuration file), 3 timeout, 4 remote error raised by the RPC server,
 	pf.StringVar(&a.url, "url", "", "transport URL, such as rabbit://user:pass@host:5672/vhost (default: [DEFAULT] transport_url of the config files, else "+DefaultURL+")")
 	pf.StringArrayVar(&a.configFiles, "config-file", nil, "oslo.config INI file to read, such as /etc/nova/nova.conf (repeatable; later files override earlier ones)")
 	pf.StringSliceVar(&a.exmods, "allowed-remote-exmods", nil, "Python modules whose exceptions are rebuilt as themselves rather than as a generic RemoteError (comma-separated or repeated)")
-	root.AddCommand(a.callCommand(), a.castCommand(), a.serveCommand(), a.notifyCommand(), a.listenCommand(), a.brokerCommand())
+	root.AddCommand(a.callCommand(), a.castCommand(), a.serveCommand(), a.notifyCommand(), a.listenCommand(), a.brokerCommand(), a.contractCommand())
 	return root
 }
 
