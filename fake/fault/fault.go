@@ -110,6 +110,7 @@ var Kinds = []Kind{
 	DelayConfirms, NackPublishes, PauseDeliveries, BlockPublishers,
 	StopHeartbeats, CloseOnPublish, CloseBeforeConfirm, CloseAfterConfirm,
 	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch, Reorder,
+	DetachLinks, WithholdCredit, WithholdDispositions,
 }
 
 // Valid reports whether k is one of Kinds.
