@@ -199,6 +199,9 @@ const (
 	WithholdConfirms
 	// PauseDeliveries delivers nothing to listeners until the fault ends.
 	PauseDeliveries
+	// DuplicateReplies stores every message the driver publishes twice,
+	// so each of its replies reaches the caller twice (C11).
+	DuplicateReplies
 )
 
 // Fault is one fault to inject.

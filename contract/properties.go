@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"runtime"
+	"strconv"
 	"slices"
 	"strings"
 	"sync"
@@ -22,11 +23,19 @@ import (
 type property struct {
 	clause Clause
 	name   string
-	setup  func(w *world) error
+	// needs lists scenario tags (such as @needs-faults) whose
+	// requirements the property shares.
+	needs []string
+	// checks overrides rapid's number of checks (-rapid.checks) for a
+	// property whose every check is slow; 0 keeps rapid's.
+	checks int
+	setup  func(w *world) error // nil: nothing to prepare
 	check  func(t *rapid.T, w *world)
 }
 
-var properties = []property{
+var properties = slices.Concat(basicProperties, deliveryProperties)
+
+var basicProperties = []property{
 	{
 		clause: "C06",
 		name:   "a call returns any JSON value the server replies, unchanged",
@@ -172,7 +181,7 @@ func (r *runner) runProperties(t *testing.T, mutation bool) {
 func (r *runner) properties(check func(property) (Status, string)) {
 	for _, p := range r.selectedProperties() {
 		res := CheckResult{Name: p.name, Source: "property", Clauses: []Clause{p.clause}}
-		if why := notApplicable(r.h, []string{"@" + string(p.clause)}); why != "" {
+		if why := notApplicable(r.h, append([]string{"@" + string(p.clause)}, p.needs...)); why != "" {
 			res.Status, res.Detail = NotApplicable, why
 			r.record(res)
 			continue
@@ -193,8 +202,20 @@ func (r *runner) checkProperty(parent testing.TB, p property) (Status, string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := p.setup(w); err != nil {
-			rec.Fatalf("setting up: %v", err)
+		if p.setup != nil {
+			if err := p.setup(w); err != nil {
+				rec.Fatalf("setting up: %v", err)
+			}
+		}
+		if p.checks > 0 {
+			if f := flag.Lookup("rapid.checks"); f != nil {
+				old := f.Value.String()
+				// A smaller count given on the command line wins.
+				if n, err := strconv.Atoi(old); err != nil || n > p.checks {
+					_ = f.Value.Set(strconv.Itoa(p.checks))
+					defer func() { _ = f.Value.Set(old) }()
+				}
+			}
 		}
 		rapid.Check(rec, func(t *rapid.T) { p.check(t, w) })
 	}()

@@ -42,6 +42,7 @@ var kinds = map[contract.FaultKind]fault.Kind{
 	contract.DropAfterConfirm:  fault.CloseAfterConfirm,
 	contract.WithholdConfirms:  fault.WithholdConfirms,
 	contract.PauseDeliveries:   fault.PauseDeliveries,
+	contract.DuplicateReplies:  fault.DuplicateDelivery,
 }
 
 // Inject implements contract.FaultInjector. The publish faults
