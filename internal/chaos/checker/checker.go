@@ -144,6 +144,8 @@ func Check(s *scenario.Scenario, rec history.Record, windows []plan.Window) Verd
 	}
 	processed := map[key]int{}
 	processedAny := map[string]bool{}
+	by := map[key][]string{} // consumers that processed each message
+	var dups []key
 	for _, d := range rec.Deliveries {
 		c.Processed++
 		snd, ok := sent[d.ID]
@@ -161,11 +163,15 @@ func Check(s *scenario.Scenario, rec history.Record, windows []plan.Window) Verd
 		}
 		k := key{d.ID, d.Group}
 		processed[k]++
+		by[k] = append(by[k], d.Consumer)
 		if processed[k] == 2 {
 			c.Duplicated++
-			c.DuplicatedIDs = example(c.DuplicatedIDs, d.ID)
+			dups = append(dups, k)
 		}
 		processedAny[d.ID] = true
+	}
+	for _, k := range dups {
+		c.DuplicatedIDs = example(c.DuplicatedIDs, k.id+" by "+strings.Join(by[k], " and "))
 	}
 	for _, snd := range rec.Sends {
 		switch snd.Outcome {
