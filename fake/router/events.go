@@ -38,7 +38,6 @@ type Event struct {
 	Link       string    // link name
 	Role       string    // the client's role on the link: "sender" or "receiver"
 	Presettled bool      // the sender sent the delivery settled
-	Copies     int       // copies forwarded, for received deliveries
 	Outcome    string    // accepted, rejected, released, modified or settled
 	BodyHash   uint64    // FNV-1a 64 of the encoded message
 	Reason     string    // an error condition and description, or a cause
@@ -59,9 +58,6 @@ func (e Event) String() string {
 	add("role", e.Role)
 	if e.Presettled {
 		sb.WriteString(" presettled")
-	}
-	if e.Copies != 0 {
-		fmt.Fprintf(&sb, " copies=%d", e.Copies)
 	}
 	add("outcome", e.Outcome)
 	if e.BodyHash != 0 {

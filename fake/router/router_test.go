@@ -56,18 +56,22 @@ func stillPending(t *testing.T, ch <-chan any, d time.Duration) {
 
 // waitCredit waits until consumers of address have given the router
 // credit.
-func waitCredit(t *testing.T, r *router.Router, address string) {
+func waitCredit(t *testing.T, r *router.Router, address string) { waitCreditAtLeast(t, r, address, 1) }
+
+// waitCreditAtLeast waits until consumers of address have given the router
+// at least least credit in all.
+func waitCreditAtLeast(t *testing.T, r *router.Router, address string, least uint32) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, a := range r.Stats().Addresses {
-			if a.Address == address && a.Credit > 0 {
+			if a.Address == address && a.Credit >= least {
 				return
 			}
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	t.Fatalf("no consumer credit for %s", address)
+	t.Fatalf("consumers of %s gave less than %d credit", address, least)
 }
 
 func TestEveryOutcome(t *testing.T) {
@@ -394,6 +398,7 @@ func TestDistributions(t *testing.T) {
 	t.Run("multicast", func(t *testing.T) {
 		addr := "openstack.org/om/rpc/multicast/openstack/topic"
 		rcvs := consume(addr, 3)
+		waitCreditAtLeast(t, r, addr, 3*50)
 		snd := prod.sender(t, addr, nil)
 		res := sendAsync(ctx, snd, amqp.NewMessage([]byte("fan")))
 		for _, rc := range rcvs {
@@ -411,6 +416,7 @@ func TestDistributions(t *testing.T) {
 	t.Run("multicast-outcomes", func(t *testing.T) {
 		addr := "broadcast.openstack.t2.all"
 		rcvs := consume(addr, 2)
+		waitCreditAtLeast(t, r, addr, 2*50)
 		snd := prod.sender(t, addr, nil)
 		table := []struct {
 			name string
@@ -457,6 +463,7 @@ func TestDistributions(t *testing.T) {
 	t.Run("closest", func(t *testing.T) {
 		addr := "openstack.org/om/rpc/unicast/openstack/topic/host"
 		rcvs := consume(addr, 2)
+		waitCreditAtLeast(t, r, addr, 2*50)
 		mode := amqp.SenderSettleModeSettled
 		snd := prod.sender(t, addr, &amqp.SenderOptions{SettlementMode: &mode})
 		for i := range 20 {
@@ -472,6 +479,7 @@ func TestDistributions(t *testing.T) {
 	t.Run("balanced", func(t *testing.T) {
 		addr := "openstack.org/om/rpc/anycast/openstack/topic"
 		rcvs := consume(addr, 2)
+		waitCreditAtLeast(t, r, addr, 2*50)
 		snd := prod.sender(t, addr, nil)
 		// The first consumer keeps its message unsettled: the next goes to
 		// the other one, which has fewer unsettled deliveries.

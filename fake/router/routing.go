@@ -289,6 +289,7 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	if n != nil {
 		n.stats.Received++
 	}
+	r.events.add(ev)
 
 	if r.faults.Any(fault.EarlyAck) {
 		if _, on := r.faults.Check(fault.EarlyAck, rc.point(address)); on {
@@ -306,8 +307,6 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 					}
 				}
 			}
-			ev.Copies = copies
-			r.events.add(ev)
 			if copies == 0 {
 				r.totals.Dropped++
 				r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "early-ack mutant"})
@@ -341,8 +340,6 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 			}
 		}
 	}
-	ev.Copies = copies
-	r.events.add(ev)
 	switch {
 	case copies == 0 && in.Settled:
 		r.totals.Dropped++
