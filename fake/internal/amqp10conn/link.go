@@ -329,7 +329,7 @@ func (d *Incoming) Dispose(state amqp10.DeliveryState) {
 	c := l.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d.done || d.Settled || l.gone || l.s.ending || c.closing {
+	if d.done || d.Settled || d.peerSettled || l.gone || l.s.ending || c.closing {
 		return
 	}
 	d.done = true
