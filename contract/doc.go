@@ -21,4 +21,9 @@
 //			URL:     realbroker.RabbitURL(t),
 //		})
 //	}
+//
+// Check runs the same suite outside go test, as `switchyard contract --url`
+// does against a staging deployment. Harness.Faults connects the fault
+// scenarios to a backend that can inject faults; package brokerfaults does
+// so for Switchyard's fake broker.
 package contract
