@@ -82,6 +82,7 @@ type app struct {
 	stderrMu       sync.Mutex // linef is called from request handlers too
 
 	url         string
+	notifyURL   string
 	configFiles []string
 	exmods      []string
 
@@ -131,6 +132,7 @@ configuration file), 3 timeout, 4 remote error raised by the RPC server,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.url, "url", "", "transport URL, such as rabbit://user:pass@host:5672/vhost (default: [DEFAULT] transport_url of the config files, else "+DefaultURL+")")
+	pf.StringVar(&a.notifyURL, "notify-url", "", "transport URL for notifications (notify, listen) when they travel on another backend than RPC, such as RPC over an AMQP 1.0 router and notifications over RabbitMQ (default: [oslo_messaging_notifications] transport_url, else the RPC URL)")
 	pf.StringArrayVar(&a.configFiles, "config-file", nil, "oslo.config INI file to read, such as /etc/nova/nova.conf (repeatable; later files override earlier ones)")
 	pf.StringSliceVar(&a.exmods, "allowed-remote-exmods", nil, "Python modules whose exceptions are rebuilt as themselves rather than as a generic RemoteError (comma-separated or repeated)")
 	root.AddCommand(a.callCommand(), a.castCommand(), a.serveCommand(), a.notifyCommand(), a.listenCommand(), a.brokerCommand(), a.contractCommand())
@@ -187,7 +189,12 @@ func (a *app) setup(cmd *cobra.Command, notifications bool) (*session, error) {
 		cfg.AllowedRemoteExmods = a.exmods
 	}
 	raw, source := a.url, "--url"
-	if !cmd.Flags().Changed("url") {
+	if notifications && cmd.Flags().Changed("notify-url") {
+		raw, source = a.notifyURL, "--notify-url"
+		if strings.TrimSpace(raw) == "" {
+			return nil, usageErrorf("--notify-url is empty")
+		}
+	} else if !cmd.Flags().Changed("url") {
 		raw, source = DefaultURL, "the default URL"
 		switch {
 		case notifications && cfg.Notifications.TransportURL != "":

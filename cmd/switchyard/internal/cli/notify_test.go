@@ -173,3 +173,20 @@ func TestListenUntilInterrupted(t *testing.T) {
 		t.Errorf("stdout %q", r.stdout)
 	}
 }
+
+// TestNotifyURL checks that --notify-url carries notify and listen to
+// their own backend while RPC commands keep --url (hybrid messaging).
+func TestNotifyURL(t *testing.T) {
+	rpc, notes := clitest.New(t), clitest.New(t)
+	base := []string{"--url", rpc.URL("u", "p"), "--notify-url", notes.URL("u", "p")}
+	wantCode(t, runCLI(t, "", append(base, "notify", "--topic", "n", "--priority", "info", "--event-type", "e", "null")...), ExitOK)
+	if len(notes.Stats().Notified) != 1 || len(rpc.Stats().Notified) != 0 {
+		t.Fatalf("notifications: %d on the notification backend, %d on the RPC one; want 1 and 0",
+			len(notes.Stats().Notified), len(rpc.Stats().Notified))
+	}
+	wantCode(t, runCLI(t, "", append(base, "cast", "--topic", "c", "m")...), ExitOK)
+	if len(rpc.Stats().Sent) != 1 || len(notes.Stats().Sent) != 0 {
+		t.Fatalf("casts: %d on the RPC backend, %d on the notification one; want 1 and 0", len(rpc.Stats().Sent), len(notes.Stats().Sent))
+	}
+	wantCode(t, runCLI(t, "", "--notify-url", " ", "notify", "--topic", "n", "--event-type", "e", "null"), ExitUsage)
+}
