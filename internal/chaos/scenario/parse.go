@@ -118,9 +118,7 @@ func (r *reader) scenario(n *yaml.Node) *Scenario {
 	}
 	s.Invariants = inv
 	if !s.Backend.Embedded() {
-		for _, e := range s.StagingErrors() {
-			r.errs = append(r.errs, e)
-		}
+		r.errs = append(r.errs, s.StagingErrors()...)
 	}
 	return s
 }
