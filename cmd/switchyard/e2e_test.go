@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/cmd/switchyard/internal/cli"
 	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/fake/routertest"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
@@ -392,6 +393,33 @@ func TestPikaCommands(t *testing.T) {
 	o = command(t, r.args("listen", "--priority", "info", "--count", "1", "--timeout", "30s")...)
 	wantExit(t, o, cli.ExitOK)
 	if m := decodeLine(t, strings.TrimSpace(o.stdout)); m["event_type"] != "pika.demo" {
+		t.Errorf("listen printed %v", m)
+	}
+}
+
+// TestAMQP1Commands runs the commands with an amqp:// URL against
+// Switchyard's fake AMQP 1.0 router: call, fanout cast, and a notification
+// to a listener already subscribed (a router holds no messages).
+func TestAMQP1Commands(t *testing.T) {
+	rt := routertest.New(t)
+	r := rabbit{url: rt.URL(), exchange: unique("switchyard-cli"), topic: unique("switchyard-cli")}
+	srv := serve(t, r, "--server", "a1")
+	o := command(t, r.args("call", "echo", `{"driver": "amqp1"}`)...)
+	wantExit(t, o, cli.ExitOK)
+	if o.stdout != `{"driver":"amqp1"}`+"\n" {
+		t.Errorf("echo replied %q", o.stdout)
+	}
+	wantExit(t, command(t, r.args("call", "--server", "a1", "fail")...), cli.ExitRemote)
+	wantExit(t, command(t, r.args("cast", "--fanout", "echo", `{"to": "all"}`)...), cli.ExitOK)
+	srv.waitStdout(t, `"args":{"to":"all"}`)
+	wantExit(t, srv.stop(t), cli.ExitOK)
+
+	lis := launch(t, r.args("listen", "--priority", "info", "--count", "1", "--timeout", "30s")...)
+	lis.waitStderr(t, "switchyard: listening ")
+	wantExit(t, command(t, r.args("notify", "--priority", "info", "--event-type", "amqp1.demo", `{"n": 1}`)...), cli.ExitOK)
+	res := lis.wait(t)
+	wantExit(t, res, cli.ExitOK)
+	if m := decodeLine(t, strings.TrimSpace(res.stdout)); m["event_type"] != "amqp1.demo" {
 		t.Errorf("listen printed %v", m)
 	}
 }

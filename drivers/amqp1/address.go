@@ -151,7 +151,7 @@ func (a addresser) serverAddresses(t drivers.Target) []string {
 // (target, priority): the anycast notify address of "<topic>.<priority>".
 // The listener's exchange is discarded, as oslo does.
 func (a addresser) notifyAddress(tp drivers.TargetPriority) string {
-	return a.address(drivers.Target{Topic: tp.Address()}, serviceNotify, anycast)
+	return a.address(drivers.Target{Exchange: tp.Target.Exchange, Topic: tp.Address()}, serviceNotify, anycast)
 }
 
 // join joins the non-empty items with sep, as oslo's _concat does.

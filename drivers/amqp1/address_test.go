@@ -36,7 +36,11 @@ func TestAddresses(t *testing.T) {
 	topic := drivers.Target{Topic: "cap_topic"}
 	server := drivers.Target{Topic: "cap_topic", Server: "host1"}
 	fanout := drivers.Target{Topic: "cap_topic", Fanout: true}
-	info := drivers.TargetPriority{Target: drivers.Target{Topic: "cap_notifications", Exchange: "ignored"}, Priority: "INFO"}
+	info := drivers.TargetPriority{Target: drivers.Target{Topic: "cap_notifications"}, Priority: "INFO"}
+	// A listener honours the target's exchange as the notifier does, so
+	// both meet on one address (oslo's listener discards it; its notifier
+	// never sets one).
+	novaInfo := drivers.TargetPriority{Target: drivers.Target{Topic: "n", Exchange: "nova"}, Priority: "info"}
 
 	legacy := newAddresser(Legacy, def, "", "")
 	routable := newAddresser(Routable, def, "", "")
@@ -51,6 +55,7 @@ func TestAddresses(t *testing.T) {
 		{routable.resolve(fanout, serviceRPC), "openstack.org/om/rpc/multicast/openstack/cap_topic"},
 		{routable.notifyAddress(info), "openstack.org/om/notify/anycast/openstack/cap_notifications.info"},
 		{routable.resolve(drivers.Target{Topic: "n.info", Exchange: "nova"}, serviceNotify), "openstack.org/om/notify/anycast/nova/n.info"},
+		{routable.notifyAddress(novaInfo), "openstack.org/om/notify/anycast/nova/n.info"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
