@@ -19,14 +19,22 @@
 // distribution. A sending link without a target address routes each
 // message by its "to" property.
 //
-// Credit flows from consumers to senders: a sending link gets credit for
-// its address (up to Options.Credit) only while consumers with credit
-// exist, and loses it when they go. Settlement is end to end: an unsettled
-// delivery is forwarded unsettled and the sender gets the consumer's
-// outcome; with no consumer it is released at once; a multicast delivery is
+// Credit flows from consumers to senders: a sending link is topped up
+// with credit for its address (up to Options.Credit) only while consumers
+// with credit exist; credit already granted is never taken back (a sender
+// may have used it), so a message can arrive when no consumer has credit:
+// it then waits on a consumer's link until that consumer grants credit
+// (at most Options.Credit copies per link, as qpid-dispatch keeps
+// undelivered messages on an outgoing link). The router stores nothing for
+// addresses without consumers.
+//
+// Settlement is end to end: an unsettled delivery is forwarded unsettled
+// and the sender gets the consumer's outcome; with no consumer it is
+// released at once (a presettled one is dropped); a multicast delivery is
 // rejected if any copy was rejected, else accepted if any was accepted,
 // else modified if any was, else released; a copy whose consumer detaches
-// unsettled counts as modified (delivery-failed).
+// unsettled counts as modified (delivery-failed), one still waiting for
+// credit as released.
 //
 // # Faults
 //

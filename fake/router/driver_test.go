@@ -81,6 +81,7 @@ func TestAMQP1Driver(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			r := routertest.New(t, func(o *router.Options) { o.Product = tc.product })
+			logEventsOnFailure(t, r)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			sub := r.Subscribe()

@@ -28,6 +28,17 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
+// logEventsOnFailure logs the router's event log if the test fails.
+func logEventsOnFailure(t testing.TB, r *router.Router) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, e := range r.Events() {
+				t.Log(e)
+			}
+		}
+	})
+}
+
 func dial(t testing.TB, r *router.Router, opts *amqp.ConnOptions) *client {
 	t.Helper()
 	ctx := ctxT(t)

@@ -340,11 +340,16 @@ func TestCreditAndDrain(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	short, cancel = context.WithTimeout(ctx, 150*time.Millisecond)
-	before := r.Totals().Received
-	err = snd.Send(short, amqp.NewMessage([]byte("after-drain")), nil)
+	// Past a drain nothing reaches the consumer: the sender either waits
+	// for credit or its message waits at the router for the consumer's.
+	before := r.Totals().Forwarded
+	snd.Send(short, amqp.NewMessage([]byte("after-drain")), nil)
 	cancel()
-	if err == nil || r.Totals().Received != before {
-		t.Fatalf("send after drain: %v, want no credit", err)
+	if r.Totals().Forwarded != before {
+		t.Fatal("a message was forwarded past a drain")
+	}
+	if m := rcv.Prefetched(); m != nil {
+		t.Fatalf("received %q past a drain", m.GetData())
 	}
 }
 
@@ -572,4 +577,57 @@ func TestIdleTimeoutKeepalives(t *testing.T) {
 	if _, ok := (<-res).(*amqp.StateAccepted); !ok {
 		t.Fatal("connection did not survive idling")
 	}
+}
+
+// TestBacklog: a copy for a consumer without credit waits at the router
+// until the consumer grants credit; the sender's outcome waits with it.
+func TestBacklog(t *testing.T) {
+	r := routertest.New(t)
+	logEventsOnFailure(t, r)
+	ctx := ctxT(t)
+	c := dial(t, r, nil)
+	t.Run("unicast", func(t *testing.T) {
+		rcv := c.receiver(t, "slow", &amqp.ReceiverOptions{Credit: -1})
+		anon := c.sender(t, "", nil)
+		to := "slow"
+		msg := amqp.NewMessage([]byte("wait"))
+		msg.Properties = &amqp.MessageProperties{To: &to}
+		res := sendAsync(ctx, anon, msg)
+		stillPending(t, res, 100*time.Millisecond)
+		if err := rcv.IssueCredit(1); err != nil {
+			t.Fatal(err)
+		}
+		m := receive(t, rcv)
+		rcv.AcceptMessage(ctx, m)
+		if _, ok := (<-res).(*amqp.StateAccepted); !ok {
+			t.Fatal("not accepted")
+		}
+	})
+	t.Run("multicast", func(t *testing.T) {
+		addr := "broadcast.openstack.backlog.all"
+		fast := dial(t, r, nil).receiver(t, addr, &amqp.ReceiverOptions{Credit: 10})
+		slowConn := dial(t, r, nil)
+		slow := slowConn.receiver(t, addr, &amqp.ReceiverOptions{Credit: -1})
+		waitCredit(t, r, addr)
+		snd := c.sender(t, addr, nil)
+		res := sendAsync(ctx, snd, amqp.NewMessage([]byte("both")))
+		m := receive(t, fast)
+		fast.RejectMessage(ctx, m, nil)
+		stillPending(t, res, 100*time.Millisecond) // the slow copy is due
+		slow.IssueCredit(1)
+		m = receive(t, slow)
+		slow.AcceptMessage(ctx, m)
+		if _, ok := (<-res).(*amqp.StateRejected); !ok {
+			t.Fatal("rejected by one copy: not rejected")
+		}
+		// A queued copy whose consumer leaves counts as released.
+		res = sendAsync(ctx, snd, amqp.NewMessage([]byte("gone")))
+		m = receive(t, fast)
+		fast.AcceptMessage(ctx, m)
+		stillPending(t, res, 50*time.Millisecond)
+		slowConn.conn.Close()
+		if _, ok := (<-res).(*amqp.StateAccepted); !ok {
+			t.Fatal("accepted by one, released by the other: not accepted")
+		}
+	})
 }

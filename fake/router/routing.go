@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 
 	"github.com/switchyard-dev/switchyard/fake/fault"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10"
@@ -25,6 +26,17 @@ type consumer struct {
 	l         *amqp10conn.Link
 	n         *node
 	unsettled map[*amqp10conn.Outgoing]*transit
+	// backlog holds copies routed to the consumer while it had no credit,
+	// sent as credit comes (at most Options.Credit of them), as
+	// qpid-dispatch keeps undelivered messages on an outgoing link.
+	backlog []queued
+}
+
+// queued is a copy waiting for a consumer's credit.
+type queued struct {
+	payload    []byte
+	presettled bool
+	t          *transit // nil for a presettled copy
 }
 
 // producer is a client's sending link: the router receives on it. n is nil
@@ -42,6 +54,8 @@ type transit struct {
 	address string
 	pending int // copies whose outcome is still due
 	multi   bool
+	routing bool // copies are still being made: do not finish yet
+	last    amqp10.DeliveryState
 	// multicast outcome tally
 	accepted, released, modified int
 	rejected                     *amqp10.Rejected
@@ -233,6 +247,7 @@ func (rc *rconn) Flow(l *amqp10conn.Link) {
 	defer r.mu.Unlock()
 	switch x := rc.links[l].(type) {
 	case *consumer:
+		r.flushBacklogLocked(x)
 		r.nodeCreditLocked(x.n)
 	case *producer:
 		r.creditLocked(x)
@@ -317,24 +332,27 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 
 	var t *transit
 	if !in.Settled {
-		t = &transit{in: in, p: p, address: address}
+		t = &transit{in: in, p: p, address: address, routing: true}
 	}
 	copies := 0
 	if n != nil {
 		if t != nil {
 			t.multi = n.dist == Multicast
 		}
-		for _, c := range r.pick(n) {
-			o, err := c.l.Send(in.Payload, in.Settled, nil)
-			if err != nil {
-				continue // detached meanwhile, or the message is too large for it
+		for _, c := range r.order(n) {
+			if c.l.Credit() > 0 {
+				if !r.sendCopyLocked(c, queued{payload: in.Payload, presettled: in.Settled, t: t}) {
+					continue // detached meanwhile, or the message is too large for it
+				}
+			} else if len(c.backlog) < int(r.opts.Credit) {
+				c.backlog = append(c.backlog, queued{payload: in.Payload, presettled: in.Settled, t: t})
+				if t != nil {
+					t.pending++
+				}
+			} else {
+				continue
 			}
 			copies++
-			r.forwardedLocked(c, n, in.Payload)
-			if o != nil && t != nil {
-				c.unsettled[o] = t
-				t.pending++
-			}
 			if n.dist != Multicast {
 				break
 			}
@@ -343,22 +361,80 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	switch {
 	case copies == 0 && in.Settled:
 		r.totals.Dropped++
-		r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "no consumer with credit"})
+		r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "no consumer"})
 	case copies == 0:
 		r.totals.ReleasedNoConsumer++
 		if n != nil {
 			n.stats.Released++
 		}
 		r.events.add(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name()})
+		t.routing = false
 		r.settleLocked(t, amqp10.Released{})
-	case t != nil && t.pending == 0:
-		// Every copy went presettled (the consumers asked for settled
-		// deliveries): nothing will come back; the router answers.
-		r.settleLocked(t, amqp10.Accepted{})
+	case t != nil:
+		t.routing = false
+		if t.pending == 0 {
+			// Every copy went presettled (the consumers asked for settled
+			// deliveries): nothing will come back; the router answers.
+			r.finishLocked(t)
+		}
 	}
 	if n != nil {
 		r.nodeCreditLocked(n)
 	}
+}
+
+// sendCopyLocked sends a copy to a consumer that has credit and reports
+// whether it went.
+func (r *Router) sendCopyLocked(c *consumer, q queued) bool {
+	o, err := c.l.Send(q.payload, q.presettled, nil)
+	if err != nil {
+		return false
+	}
+	r.forwardedLocked(c, c.n, q.payload)
+	if q.t != nil {
+		q.t.pending++
+		if o != nil {
+			c.unsettled[o] = q.t
+		} else {
+			// The consumer takes settled deliveries only: no outcome will
+			// come, so count the copy as taken.
+			r.copyDoneLocked(q.t, amqp10.Accepted{})
+		}
+	}
+	return true
+}
+
+// flushBacklogLocked sends a consumer's queued copies while it has credit.
+func (r *Router) flushBacklogLocked(c *consumer) {
+	for len(c.backlog) > 0 && c.l.Credit() > 0 {
+		q := c.backlog[0]
+		c.backlog[0] = queued{}
+		c.backlog = c.backlog[1:]
+		if q.t != nil {
+			q.t.pending-- // sendCopyLocked counts it again
+		}
+		if !r.sendCopyLocked(c, q) {
+			if q.t != nil {
+				q.t.pending++ // counted again for dropCopyLocked
+			}
+			r.dropCopyLocked(c, q)
+		}
+	}
+	if len(c.backlog) == 0 {
+		c.backlog = nil
+	}
+}
+
+// dropCopyLocked gives up on a queued copy, still counted in its
+// transit's pending copies: its sender hears released (for its share of
+// the outcome); a presettled one is dropped.
+func (r *Router) dropCopyLocked(c *consumer, q queued) {
+	if q.t == nil {
+		r.totals.Dropped++
+		r.events.add(Event{Type: EventDropped, Connection: c.rc.name, Address: c.n.address, Link: c.l.Name(), Reason: "consumer went away before it had credit"})
+		return
+	}
+	r.copyDoneLocked(q.t, amqp10.Released{})
 }
 
 func (r *Router) forwardedLocked(c *consumer, n *node, payload []byte) {
@@ -367,6 +443,20 @@ func (r *Router) forwardedLocked(c *consumer, n *node, payload []byte) {
 	if !r.events.off {
 		r.events.add(Event{Type: EventForwarded, Connection: c.rc.name, Address: n.address, Link: c.l.Name(), BodyHash: bodyHash(payload)})
 	}
+}
+
+// order returns every consumer of n in the order to try: those with
+// credit as pick orders them, then the others, shortest backlog first.
+func (r *Router) order(n *node) []*consumer {
+	out := r.pick(n)
+	var rest []*consumer
+	for _, c := range n.consumers {
+		if c.l.Credit() == 0 {
+			rest = append(rest, c)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b *consumer) int { return len(a.backlog) - len(b.backlog) })
+	return append(out, rest...)
 }
 
 // pick returns the consumers to try, in order: for multicast every one
@@ -432,15 +522,12 @@ func (r *Router) copyDoneLocked(t *transit, state amqp10.DeliveryState) {
 		return
 	}
 	t.pending--
-	if !t.multi {
-		if state == nil {
-			state = amqp10.Accepted{}
-		}
-		r.settleLocked(t, state)
-		return
+	if state == nil {
+		state = amqp10.Accepted{} // settled without a state
 	}
+	t.last = state
 	switch s := state.(type) {
-	case amqp10.Accepted, nil:
+	case amqp10.Accepted:
 		t.accepted++
 	case amqp10.Rejected:
 		if t.rejected == nil {
@@ -454,22 +541,31 @@ func (r *Router) copyDoneLocked(t *transit, state amqp10.DeliveryState) {
 	default:
 		t.released++
 	}
-	if t.pending > 0 {
+	if t.pending > 0 || t.routing {
 		return
 	}
-	// qpid-dispatch's multicast outcome: rejected if any copy was rejected,
-	// else accepted if any was accepted, else modified if any was
-	// modified, else released.
+	r.finishLocked(t)
+}
+
+// finishLocked settles the sender's delivery with the outcome of its
+// copies: for one copy its outcome; for multicast, qpid-dispatch's rule:
+// rejected if any copy was rejected, else accepted if any was accepted,
+// else modified if any was modified, else released.
+func (r *Router) finishLocked(t *transit) {
 	var final amqp10.DeliveryState
 	switch {
+	case !t.multi && t.last != nil:
+		final = t.last
 	case t.rejected != nil:
 		final = *t.rejected
 	case t.accepted > 0:
 		final = amqp10.Accepted{}
 	case t.firstModified != nil:
 		final = *t.firstModified
-	default:
+	case t.released > 0:
 		final = amqp10.Released{}
+	default:
+		final = amqp10.Accepted{}
 	}
 	r.settleLocked(t, final)
 }
@@ -559,6 +655,11 @@ func (r *Router) detachedLocked(rc *rconn, l *amqp10conn.Link, err *amqp10.Error
 		for o, t := range x.unsettled {
 			delete(x.unsettled, o)
 			r.copyDoneLocked(t, amqp10.Modified{DeliveryFailed: true})
+		}
+		backlog := x.backlog
+		x.backlog = nil
+		for _, q := range backlog {
+			r.dropCopyLocked(x, q)
 		}
 		r.nodeCreditLocked(n)
 		r.forgetLocked(n)

@@ -32,12 +32,16 @@ type Link struct {
 	Value any
 
 	// Guarded by Conn.mu.
-	attached       bool // the engine answered the attach
-	creditPending  bool // credit granted before the attach was answered
-	detaching      bool // the engine sent detach and waits for the peer's
-	gone           bool // Detached was queued; the link is unusable
-	deliveryCount  uint32
-	credit         uint32
+	attached      bool // the engine answered the attach
+	creditPending bool // credit granted before the attach was answered
+	detaching     bool // the engine sent detach and waits for the peer's
+	gone          bool // Detached was queued; the link is unusable
+	deliveryCount uint32
+	credit        uint32
+	// limit is the highest delivery-count a RoleReceiver link ever allowed
+	// (delivery-count + credit when granted). After credit is reduced the
+	// peer may still send up to it: those transfers were in flight.
+	limit          uint32
 	drain          bool
 	available      uint32
 	peerMaxMessage uint64
@@ -131,7 +135,10 @@ func (l *Link) answerAttachLocked(aerr *amqp10.Error) {
 }
 
 // Grant sets the credit of a RoleReceiver link: the peer may send n more
-// deliveries from now.
+// deliveries from now. Credit already granted is not taken back: n below
+// what the peer may still send under earlier grants is raised to that
+// (the peer may have sent it already, and some peers miscount a credit
+// that falls below their own delivery-count).
 func (l *Link) Grant(n uint32) error {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
@@ -141,7 +148,16 @@ func (l *Link) Grant(n uint32) error {
 	if l.gone || l.detaching || l.c.closing {
 		return ErrDetached
 	}
+	if floor := l.limit - l.deliveryCount; int32(floor) > 0 && n < floor {
+		n = floor
+	}
+	if n == l.credit && l.attached {
+		return nil // nothing changes
+	}
 	l.credit = n
+	if lim := l.deliveryCount + n; int32(lim-l.limit) > 0 {
+		l.limit = lim
+	}
 	if !l.attached {
 		l.creditPending = true
 		return nil
@@ -209,11 +225,13 @@ func (l *Link) transferLocked(t *amqp10.Transfer) {
 		case len(t.DeliveryTag) > 32:
 			l.detachLocked(&amqp10.Error{Condition: amqp10.CondInvalidField, Description: "delivery-tag longer than 32 bytes"})
 			return
-		case l.credit == 0:
+		case l.credit == 0 && int32(l.limit-l.deliveryCount) <= 0:
 			l.detachLocked(&amqp10.Error{Condition: amqp10.CondTransferLimitExceeded, Description: "transfer without link credit"})
 			return
 		}
-		l.credit--
+		if l.credit > 0 {
+			l.credit--
+		}
 		l.deliveryCount++
 		d = &Incoming{link: l, id: *t.DeliveryID, Tag: append([]byte(nil), t.DeliveryTag...), rcvSettleMode: l.rcvSettleMode}
 		if t.MessageFormat != nil {
@@ -239,7 +257,9 @@ func (l *Link) transferLocked(t *amqp10.Transfer) {
 		return
 	}
 	if d.Payload == nil && !t.More {
-		d.Payload = append([]byte(nil), t.Payload...) // the frame body is ours already, but keep the copy small
+		// A one-frame message: the frame body is freshly allocated for
+		// this frame, and its capacity is capped, so keep it.
+		d.Payload = t.Payload
 	} else {
 		d.Payload = append(d.Payload, t.Payload...)
 	}

@@ -121,6 +121,7 @@ func (s *session) attach(a *amqp10.Attach) {
 	}
 	if a.Role == amqp10.RoleSender {
 		l.deliveryCount = a.InitialDeliveryCount
+		l.limit = a.InitialDeliveryCount
 	}
 	s.links[a.Handle] = l
 	c.post = append(c.post, func() {
