@@ -6,6 +6,7 @@ import (
 	"github.com/switchyard-dev/switchyard/contract"
 	"github.com/switchyard-dev/switchyard/contract/brokerfaults"
 	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/fake/broker"
 	"github.com/switchyard-dev/switchyard/fake/brokertest"
 )
 
@@ -13,7 +14,11 @@ import (
 // "rabbit" or "pika") against Switchyard's embedded fake broker, started
 // for the test.
 func fakeBrokerHarness(t *testing.T, scheme string) contract.Harness {
-	b := brokertest.New(t)
+	return fakeBrokerHarnessOn(t, brokertest.New(t), scheme)
+}
+
+// fakeBrokerHarnessOn is fakeBrokerHarness on a broker the test started.
+func fakeBrokerHarnessOn(t *testing.T, b *broker.Broker, scheme string) contract.Harness {
 	u, err := drivers.ParseURL(b.URL())
 	if err != nil {
 		t.Fatal(err)

@@ -155,11 +155,14 @@ func (r *runner) selectedProperties() []property {
 
 func (r *runner) runProperties(t *testing.T, mutation bool) {
 	if mutation {
-		// Expected failures must not leave rapid fail files in the tree.
-		if f := flag.Lookup("rapid.nofailfile"); f != nil {
-			old := f.Value.String()
-			_ = f.Value.Set("true")
-			defer func() { _ = f.Value.Set(old) }()
+		// Expected failures must not leave rapid fail files in the tree,
+		// and need no minimal counterexample.
+		for name, v := range map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "2s"} {
+			if f := flag.Lookup(name); f != nil {
+				old := f.Value.String()
+				_ = f.Value.Set(v)
+				defer func() { _ = f.Value.Set(old) }()
+			}
 		}
 	}
 	r.properties(func(p property) (Status, string) {
