@@ -20,7 +20,7 @@ import (
 const (
 	DefaultMaxFrameSize     = 65536
 	DefaultChannelMax       = 255
-	DefaultHandleMax        = 1023
+	DefaultHandleMax        = 255
 	DefaultIncomingWindow   = 2048
 	DefaultMaxMessageSize   = 64 << 20
 	DefaultHandshakeTimeout = 10 * time.Second
@@ -50,7 +50,7 @@ type Config struct {
 	// ChannelMax is the highest channel number accepted; default 255.
 	ChannelMax uint16
 	// HandleMax is the highest link handle accepted per session; default
-	// 1023.
+	// 255.
 	HandleMax uint32
 	// IncomingWindow is the session incoming window, in transfer frames;
 	// default 2048.

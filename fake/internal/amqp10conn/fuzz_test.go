@@ -86,20 +86,22 @@ func fuzzSeeds() [][]byte {
 	}
 }
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz/FuzzFrames when
+// TestWriteFuzzCorpus regenerates the seed corpus under testdata/fuzz when
 // AMQP10CONN_WRITE_CORPUS is set.
 func TestWriteFuzzCorpus(t *testing.T) {
 	if os.Getenv("AMQP10CONN_WRITE_CORPUS") == "" {
 		t.Skip("set AMQP10CONN_WRITE_CORPUS=1 to regenerate the seed corpus")
 	}
-	dir := filepath.Join("testdata", "fuzz", "FuzzFrames")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i, s := range fuzzSeeds() {
-		data := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(data), 0o644); err != nil {
+	for name, seeds := range map[string][][]byte{"FuzzFrames": fuzzSeeds(), "FuzzHandshake": handshakeSeeds()} {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			data := "go test fuzz v1\n[]byte(" + strconv.Quote(string(s)) + ")\n"
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%02d", i)), []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
@@ -122,6 +124,57 @@ func FuzzFrames(f *testing.F) {
 		go func() {
 			h := amqp10.HeaderAMQP.Bytes()
 			b.Write(h[:])
+			b.Write(data)
+			b.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the connection did not end after its input did")
+		}
+	})
+}
+
+// handshakeSeeds are starts of connections, good and bad.
+func handshakeSeeds() [][]byte {
+	sasl := amqp10.HeaderSASL.Bytes()
+	amqp := amqp10.HeaderAMQP.Bytes()
+	initAnon, _ := amqp10.AppendFrame(nil, amqp10.FrameTypeSASL, 0, &amqp10.SASLInit{Mechanism: amqp10.SASLMechanismAnonymous})
+	initPlain, _ := amqp10.AppendFrame(nil, amqp10.FrameTypeSASL, 0, &amqp10.SASLInit{Mechanism: amqp10.SASLMechanismPlain, InitialResponse: []byte("\x00u\x00p")})
+	open := frames(&amqp10.Open{ContainerID: "fuzz"})
+	cat := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return b
+	}
+	return [][]byte{
+		cat(amqp[:], open),
+		cat(sasl[:], initAnon, amqp[:], open),
+		cat(sasl[:], initPlain, amqp[:], open),
+		cat(sasl[:], initPlain[:10]),
+		[]byte("AMQP\x00\x02\x00\x00"),
+		[]byte("GET / HTTP/1.1\r\n"),
+	}
+}
+
+// FuzzHandshake feeds arbitrary bytes from the very start: protocol
+// headers, SASL and open.
+func FuzzHandshake(f *testing.F) {
+	for _, s := range handshakeSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, b := net.Pipe()
+		c := New(a, Config{Handler: echoHandler{}, CloseTimeout: 20 * time.Millisecond, HandshakeTimeout: time.Second, Users: []User{{Name: "u", Password: "p"}}})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Run()
+		}()
+		go io.Copy(io.Discard, b)
+		go func() {
 			b.Write(data)
 			b.Close()
 		}()
