@@ -180,7 +180,7 @@ func Check(s *scenario.Scenario, rec history.Record, windows []plan.Window) Verd
 				if processed[key{snd.ID, g}] == 0 {
 					c.Lost++
 					id := snd.ID
-					if g != "*" {
+					if g != "*" && g != "" {
 						id += " (" + g + ")"
 					}
 					c.LostIDs = example(c.LostIDs, id)

@@ -248,3 +248,21 @@ func TestStagingThroughProxy(t *testing.T) {
 		}
 	}
 }
+
+// TestPikaDriver runs a small scenario with the pika:// dialect of the
+// rabbit package.
+func TestPikaDriver(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tiny.yaml")
+	if err := os.WriteFile(file, []byte(strings.Replace(tiny, "duration: 1s", "duration: 1s\ndriver: pika", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := chaos(t, "run", "--quiet", "--report-dir", dir, file)
+	if o.code != ExitHolds || !strings.Contains(o.stdout, "pika driver") {
+		t.Fatalf("exit %d\n%s\n%s", o.code, o.stdout, o.stderr)
+	}
+	r := readReport(t, dir, "tiny")
+	if r.Driver != "pika" || r.Counts.Processed == 0 {
+		t.Errorf("driver %q, counts %+v", r.Driver, r.Counts)
+	}
+}
