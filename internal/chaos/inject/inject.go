@@ -148,6 +148,8 @@ func (in *Injector) remember(i int, id fault.ID) {
 
 func (in *Injector) off(ctx context.Context, i int, f scenario.Fault) (int, error) {
 	switch {
+	case f.Toxic() && in.t.Proxy == nil:
+		return 0, fmt.Errorf("no proxy")
 	case f.Kind == scenario.Down:
 		return 0, in.t.Proxy.Up()
 	case f.Toxic():
