@@ -36,6 +36,17 @@
 // unsettled counts as modified (delivery-failed), one still waiting for
 // credit as released.
 //
+// # Mesh
+//
+// Routers can be linked (Connect, or Mesh for a full mesh): a router
+// subscribes at each peer for the addresses its own clients consume from,
+// so a message sent to any router reaches consumers on all of them, once
+// per router for multicast, with the sender getting the far consumer's
+// outcome. Closest prefers the sending router's own consumers. Dynamic
+// addresses carry the router's container-id, so meshed routers need
+// distinct ones. This is a model of qpid-dispatch's mesh for tests, not
+// its inter-router protocol.
+//
 // # Faults
 //
 // The router consults a fault.Consulter with Point.Queue set to the

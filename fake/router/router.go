@@ -180,6 +180,10 @@ type Router struct {
 	dynamic  uint64
 	withheld []*transit
 	totals   Totals
+	peers    []*peer
+
+	meshCtx    context.Context // ends subscriptions at peer routers
+	meshCancel context.CancelFunc
 
 	wg sync.WaitGroup
 }
@@ -215,6 +219,7 @@ func Start(ctx context.Context, opts Options) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: listen: %w", err)
 	}
+	r.meshCtx, r.meshCancel = context.WithCancel(context.Background())
 	r.ln = ln
 	r.addr = ln.Addr().String()
 	r.unwatch = r.faults.Watch(r.onFault)
@@ -353,11 +358,14 @@ func (r *Router) Close() error {
 	for c := range r.conns {
 		conns = append(conns, c)
 	}
+	peers := r.peers
+	r.peers = nil
 	r.mu.Unlock()
 	err := r.ln.Close()
 	if r.unwatch != nil {
 		r.unwatch()
 	}
+	r.closePeers(peers)
 	for _, c := range conns {
 		c.c.Close(&amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "router shutdown"})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"github.com/switchyard-dev/switchyard/fake/fault"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10"
@@ -22,6 +23,7 @@ type node struct {
 
 // consumer is a client's receiving link: the router sends on it.
 type consumer struct {
+	remote    bool // a peer router's subscription, not a client's
 	rc        *rconn
 	l         *amqp10conn.Link
 	n         *node
@@ -49,8 +51,9 @@ type producer struct {
 
 // transit is an unsettled delivery from a sender on its way to consumers.
 type transit struct {
-	in      *amqp10conn.Incoming
-	p       *producer
+	dispose func(amqp10.DeliveryState) // gives the sender its outcome
+	conn    string                     // the sender's connection
+	link    string                     // the sender's link
 	address string
 	pending int // copies whose outcome is still due
 	multi   bool
@@ -66,6 +69,7 @@ type transit struct {
 
 // rconn is one client connection; it is the engine's Handler.
 type rconn struct {
+	mesh    bool // a peer router's connection
 	r       *Router
 	c       *amqp10conn.Conn
 	name    string // container-id once open
@@ -104,6 +108,7 @@ func (rc *rconn) Open(c *amqp10conn.Conn) *amqp10.Error {
 		return &amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "connections refused by an injected fault"}
 	}
 	rc.opened = true
+	rc.mesh = strings.HasPrefix(rc.name, meshPrefix)
 	rc.links = map[*amqp10conn.Link]any{}
 	r.totals.ConnectionsOpened++
 	r.events.add(Event{Type: EventConnectionOpened, Connection: rc.name})
@@ -131,6 +136,24 @@ func (r *Router) forgetLocked(n *node) {
 }
 
 func roleName(r amqp10.Role) string { return r.String() }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// locals counts the consumers of this router's own clients.
+func (n *node) locals() int {
+	k := 0
+	for _, c := range n.consumers {
+		if !c.remote {
+			k++
+		}
+	}
+	return k
+}
 
 // Attach implements amqp10conn.Handler.
 func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
@@ -164,8 +187,11 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 		default:
 			n = r.nodeLocked(src.Address, "")
 		}
-		c := &consumer{rc: rc, l: l, n: n, unsettled: map[*amqp10conn.Outgoing]*transit{}}
+		c := &consumer{rc: rc, l: l, n: n, remote: rc.mesh, unsettled: map[*amqp10conn.Outgoing]*transit{}}
 		n.consumers = append(n.consumers, c)
+		if !c.remote && n.locals() == 1 {
+			r.subscribePeersLocked(n.address)
+		}
 		rc.links[l] = c
 		r.totals.LinksAttached++
 		r.events.add(Event{Type: EventLinkAttached, Connection: rc.name, Address: n.address, Link: l.Name(), Role: "receiver"})
@@ -332,31 +358,11 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 
 	var t *transit
 	if !in.Settled {
-		t = &transit{in: in, p: p, address: address, routing: true}
+		t = &transit{dispose: in.Dispose, conn: rc.name, link: in.Link().Name(), address: address, routing: true}
 	}
 	copies := 0
 	if n != nil {
-		if t != nil {
-			t.multi = n.dist == Multicast
-		}
-		for _, c := range r.order(n) {
-			if c.l.Credit() > 0 {
-				if !r.sendCopyLocked(c, queued{payload: in.Payload, presettled: in.Settled, t: t}) {
-					continue // detached meanwhile, or the message is too large for it
-				}
-			} else if len(c.backlog) < int(r.opts.Credit) {
-				c.backlog = append(c.backlog, queued{payload: in.Payload, presettled: in.Settled, t: t})
-				if t != nil {
-					t.pending++
-				}
-			} else {
-				continue
-			}
-			copies++
-			if n.dist != Multicast {
-				break
-			}
-		}
+		copies = r.routeLocked(n, in.Payload, in.Settled, t, false)
 	}
 	switch {
 	case copies == 0 && in.Settled:
@@ -381,6 +387,38 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	if n != nil {
 		r.nodeCreditLocked(n)
 	}
+}
+
+// routeLocked hands copies of a message to n's consumers (only those of
+// this router's own clients when localOnly) and returns how many took or
+// queued one.
+func (r *Router) routeLocked(n *node, payload []byte, presettled bool, t *transit, localOnly bool) int {
+	if t != nil {
+		t.multi = n.dist == Multicast
+	}
+	copies := 0
+	for _, c := range r.order(n) {
+		if localOnly && c.remote {
+			continue
+		}
+		if c.l.Credit() > 0 {
+			if !r.sendCopyLocked(c, queued{payload: payload, presettled: presettled, t: t}) {
+				continue // detached meanwhile, or the message is too large for it
+			}
+		} else if len(c.backlog) < int(r.opts.Credit) {
+			c.backlog = append(c.backlog, queued{payload: payload, presettled: presettled, t: t})
+			if t != nil {
+				t.pending++
+			}
+		} else {
+			continue
+		}
+		copies++
+		if n.dist != Multicast {
+			break
+		}
+	}
+	return copies
 }
 
 // sendCopyLocked sends a copy to a consumer that has credit and reports
@@ -473,6 +511,10 @@ func (r *Router) pick(n *node) []*consumer {
 	}
 	if k > 0 {
 		n.rr = (n.rr + 1) % k
+	}
+	if n.dist == Closest && len(out) > 1 {
+		// This router's own consumers are closer than other routers'.
+		slices.SortStableFunc(out, func(a, b *consumer) int { return boolInt(a.remote) - boolInt(b.remote) })
 	}
 	if n.dist == Balanced && len(out) > 1 {
 		best := 0
@@ -593,7 +635,7 @@ func (r *Router) settleLocked(t *transit, state amqp10.DeliveryState) {
 	t.done = true
 	t.final = state
 	if r.faults.Any(fault.WithholdDispositions) {
-		if _, on := r.faults.Check(fault.WithholdDispositions, t.p.rc.point(t.address)); on {
+		if _, on := r.faults.Check(fault.WithholdDispositions, fault.Point{Queue: t.address, Connection: t.conn}); on {
 			r.withheld = append(r.withheld, t)
 			return
 		}
@@ -602,7 +644,7 @@ func (r *Router) settleLocked(t *transit, state amqp10.DeliveryState) {
 }
 
 func (r *Router) sendOutcomeLocked(t *transit) {
-	t.in.Dispose(t.final)
+	t.dispose(t.final)
 	switch t.final.(type) {
 	case amqp10.Accepted:
 		r.totals.Accepted++
@@ -616,7 +658,7 @@ func (r *Router) sendOutcomeLocked(t *transit) {
 	if n := r.nodes[t.address]; n != nil {
 		n.stats.Settled++
 	}
-	r.events.add(Event{Type: EventSettled, Connection: t.p.rc.name, Address: t.address, Link: t.in.Link().Name(), Outcome: outcomeName(t.final)})
+	r.events.add(Event{Type: EventSettled, Connection: t.conn, Address: t.address, Link: t.link, Outcome: outcomeName(t.final)})
 }
 
 // Settled implements amqp10conn.Handler: a sender settled a delivery
@@ -660,6 +702,9 @@ func (r *Router) detachedLocked(rc *rconn, l *amqp10conn.Link, err *amqp10.Error
 		x.backlog = nil
 		for _, q := range backlog {
 			r.dropCopyLocked(x, q)
+		}
+		if !x.remote && n.locals() == 0 {
+			r.unsubscribePeersLocked(n.address)
 		}
 		r.nodeCreditLocked(n)
 		r.forgetLocked(n)
@@ -761,7 +806,7 @@ func (r *Router) onFault(ch fault.Change) {
 		held := r.withheld
 		r.withheld = nil
 		for _, t := range held {
-			if _, on := r.faults.Check(fault.WithholdDispositions, t.p.rc.point(t.address)); on {
+			if _, on := r.faults.Check(fault.WithholdDispositions, fault.Point{Queue: t.address, Connection: t.conn}); on {
 				r.withheld = append(r.withheld, t)
 				continue
 			}
