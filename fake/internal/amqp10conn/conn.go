@@ -491,7 +491,9 @@ func (c *Conn) handshake() error {
 		return nil // the loop waits for the peer's close
 	}
 	c.mu.Lock()
-	c.sendOpenLocked()
+	if !c.openSent { // Close may have come first and sent it
+		c.sendOpenLocked()
+	}
 	c.mu.Unlock()
 	return nil
 }
