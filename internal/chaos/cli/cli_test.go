@@ -73,6 +73,8 @@ func TestShippedScenariosHold(t *testing.T) {
 			continue
 		}
 		t.Run(s.Name, func(t *testing.T) {
+			// At most GOMAXPROCS of these run at once (go test -parallel).
+			t.Parallel()
 			dir := t.TempDir()
 			o := chaos(t, "run", "--quiet", "--duration", shortRun, "--report-dir", dir, s.Name)
 			if o.code != ExitHolds {
