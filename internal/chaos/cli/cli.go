@@ -294,6 +294,9 @@ func (a *app) runOne(ctx context.Context, s *scenario.Scenario, cfg runner.Confi
 	} else if eff.ExpectFail {
 		verdict += " (this scenario was expected to fail)"
 	}
+	if err != nil {
+		verdict = "INTERRUPTED, partial results: " + verdict
+	}
 	fmt.Fprintf(a.stdout, "%s; reports in %s\n", verdict, dir)
 	for _, n := range res.Notes {
 		fmt.Fprintf(a.stderr, "chaos: %s: note: %s\n", eff.Name, n)

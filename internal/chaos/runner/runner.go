@@ -111,7 +111,7 @@ func Effective(s *scenario.Scenario, cfg Config) (*scenario.Scenario, uint64, er
 		if d := u.Driver(); d != "rabbit" && d != "pika" {
 			return nil, 0, &InputError{Err: fmt.Errorf("--url: must be a rabbit:// or pika:// URL, got scheme %q", u.Scheme)}
 		}
-		e.Backend = scenario.Backend{URL: cfg.URL}
+		e.Backend = scenario.Backend{URL: cfg.URL, Management: s.Backend.Management}
 		if errs := e.StagingErrors(); len(errs) > 0 {
 			return nil, 0, &InputError{Err: errs}
 		}
