@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -147,4 +148,89 @@ func TestRequireSASL(t *testing.T) {
 	}
 	c.eof()
 	roundTrip(t, dial(t, r, &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()}), "sasl")
+}
+
+// rawConsumer attaches a receiving link on a raw connection with credit.
+func rawConsumer(t *testing.T, r *router.Router, address string, mode amqp10.ReceiverSettleMode, credit uint32) *raw {
+	t.Helper()
+	c := rawDial(t, r)
+	c.open(nil)
+	c.frame(0, &amqp10.Begin{IncomingWindow: 1000, OutgoingWindow: 1000})
+	c.want("begin")
+	c.frame(0, &amqp10.Attach{Name: "rc", Handle: 0, Role: amqp10.RoleReceiver, ReceiverSettleMode: mode,
+		Source: &amqp10.Source{Address: address}, Target: &amqp10.Target{}})
+	c.want("attach")
+	u32 := func(v uint32) *uint32 { return &v }
+	c.frame(0, &amqp10.Flow{NextIncomingID: u32(0), IncomingWindow: 1000, OutgoingWindow: 1000, Handle: u32(0), DeliveryCount: u32(0), LinkCredit: u32(credit)})
+	waitCredit(t, r, address)
+	return c
+}
+
+func (c *raw) transfer() *amqp10.Transfer {
+	c.t.Helper()
+	for {
+		_, b, err := c.next()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if tr, ok := b.(*amqp10.Transfer); ok {
+			return tr
+		}
+	}
+}
+
+// TestDispositionRanges: one disposition settles several deliveries, also
+// with a range far wider than what is outstanding.
+func TestDispositionRanges(t *testing.T) {
+	r := routertest.New(t)
+	for _, wide := range []bool{false, true} {
+		addr := fmt.Sprintf("ranges-%v", wide)
+		c := rawConsumer(t, r, addr, amqp10.ReceiverSettleModeFirst, 10)
+		snd := dial(t, r, nil).sender(t, addr, nil)
+		var results []<-chan any
+		var first, last uint32
+		for i := range 3 {
+			results = append(results, sendAsync(ctxT(t), snd, amqp.NewMessage([]byte("r"))))
+			tr := c.transfer()
+			if i == 0 {
+				first = *tr.DeliveryID
+			}
+			last = *tr.DeliveryID
+		}
+		if wide {
+			first, last = first-100, last+1<<30
+		}
+		c.frame(0, &amqp10.Disposition{Role: amqp10.RoleReceiver, First: first, Last: &last, Settled: true, State: amqp10.Accepted{}})
+		for i, res := range results {
+			if _, ok := (<-res).(*amqp.StateAccepted); !ok {
+				t.Fatalf("wide=%v: send %d not accepted", wide, i)
+			}
+		}
+	}
+}
+
+// TestConsumerSettlesSecond: a consumer in receiver-settle-mode second
+// gives its outcome unsettled; the router passes it on and settles.
+func TestConsumerSettlesSecond(t *testing.T) {
+	r := routertest.New(t)
+	c := rawConsumer(t, r, "second-consumer", amqp10.ReceiverSettleModeSecond, 5)
+	snd := dial(t, r, nil).sender(t, "second-consumer", nil)
+	res := sendAsync(ctxT(t), snd, amqp.NewMessage([]byte("s")))
+	tr := c.transfer()
+	c.frame(0, &amqp10.Disposition{Role: amqp10.RoleReceiver, First: *tr.DeliveryID, State: amqp10.Released{}})
+	for {
+		_, b, err := c.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := b.(*amqp10.Disposition); ok {
+			if d.Role != amqp10.RoleSender || !d.Settled || d.First != *tr.DeliveryID {
+				t.Fatalf("router's disposition %+v", d)
+			}
+			break
+		}
+	}
+	if _, ok := (<-res).(*amqp.StateReleased); !ok {
+		t.Fatal("not released")
+	}
 }
