@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchyard-dev/switchyard/drivers"
@@ -217,44 +218,28 @@ func Run(ctx context.Context, s *scenario.Scenario, cfg Config) (*Result, error)
 	clientsDone := make(chan struct{})
 	go func() { clients.Wait(); close(clientsDone) }()
 
-	phase := "workload"
-	var phaseMu sync.Mutex
-	progressDone := make(chan struct{})
+	var phase atomic.Value
+	phase.Store("workload")
 	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
 	go func() {
 		defer close(progressDone)
-		if cfg.Progress == nil {
-			return
-		}
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			phaseMu.Lock()
-			ph := phase
-			phaseMu.Unlock()
-			cfg.Progress(r.progress(ph, p, start))
-			select {
-			case <-stopProgress:
-				return
-			case <-t.C:
-			}
-		}
+		r.showProgress(cfg.Progress, &phase, p, start, stopProgress)
 	}()
-	setPhase := func(ph string) {
-		phaseMu.Lock()
-		phase = ph
-		phaseMu.Unlock()
-	}
 
 	// The timeline ends at the workload's duration and switches every
 	// fault off; clients blocked in sends then finish without faults.
 	<-timelineDone
 	<-clientsDone
 	res.WorkloadEnd = r.rec.Now()
-	setPhase("drain")
+	phase.Store("drain")
 	r.drain(ctx, start.Add(res.WorkloadEnd+s.Drain))
 	close(stopProgress)
 	<-progressDone
+	for i, d := range clientDrivers {
+		d.Close()
+		clientDrivers[i] = nil
+	}
 	stopAll()
 	res.End = r.rec.Now()
 	if cfg.Progress != nil {
@@ -343,6 +328,23 @@ func (r *run) drain(ctx context.Context, deadline time.Time) {
 		}
 		if time.Since(quietSince) >= settle && r.rec.Pending() == 0 {
 			return
+		}
+	}
+}
+
+// showProgress calls show about five times a second until stop.
+func (r *run) showProgress(show func(Progress), phase *atomic.Value, p *plan.Plan, start time.Time, stop <-chan struct{}) {
+	if show == nil {
+		return
+	}
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		show(r.progress(phase.Load().(string), p, start))
+		select {
+		case <-stop:
+			return
+		case <-t.C:
 		}
 	}
 }
