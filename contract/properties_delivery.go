@@ -288,7 +288,7 @@ func poolProperty(t *rapid.T, x *world) {
 		must(t, x.poolListeners(strings.Join(plain, ", "), "", "pools", "info"))
 	}
 	n := rapid.IntRange(1, 20).Draw(t, "notifications")
-	must(t, x.sendsNotifications(strconv.Itoa(n), "info", "pools", "", "", "", ""))
+	must(t, x.sendsNotifications(strconv.Itoa(n), "info", "pools", "", "", "", "", ""))
 	for p := range pools {
 		must(t, x.poolOnce("pool"+strconv.Itoa(p)))
 	}

@@ -150,7 +150,17 @@ func (w *world) warmClient(topic string) error {
 	msg, id, seq := w.castMessage("ping", nil)
 	ctx, cancel := context.WithTimeout(w.ctx, w.h.Wait)
 	defer cancel()
-	if s := w.send(ctx, d, drivers.Target{Topic: w.topic(topic)}, msg, id, seq, drivers.SendOptions{}); s.Err != nil {
+	target := drivers.Target{Topic: w.topic(topic)}
+	if w.h.Kind == Router {
+		// A router takes a message only when someone listens: the client
+		// listens itself while it warms up.
+		stop, err := sink(ctx, d, target)
+		if err != nil {
+			return fmt.Errorf("listening to warm up: %w", err)
+		}
+		defer stop()
+	}
+	if s := w.send(ctx, d, target, msg, id, seq, drivers.SendOptions{}); s.Err != nil {
 		return fmt.Errorf("the first cast failed: %w", s.Err)
 	}
 	w.mu.Lock()
@@ -551,4 +561,31 @@ func (w *world) release(what string) error {
 	}
 	end()
 	return nil
+}
+
+// sink listens on target with d and acknowledges whatever arrives until
+// the returned function stops it.
+func sink(ctx context.Context, d drivers.Driver, target drivers.Target) (stop func(), err error) {
+	l, err := d.Listen(ctx, target, drivers.Batch{Size: 1})
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msgs, err := l.Poll(ctx)
+			if err != nil {
+				return
+			}
+			for _, m := range msgs {
+				m.Acknowledge()
+			}
+		}
+	}()
+	return func() {
+		l.Stop()
+		<-done
+		l.Cleanup()
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cucumber/godog"
@@ -25,8 +26,9 @@ func (w *world) registerMessageSteps(sc *godog.ScenarioContext) {
 	sc.Step(`^listeners use a prefetch count of (\d+)$`, w.usePrefetch)
 
 	sc.Step(`^(a|that) client casts (\d+) (fanout )?messages? to topic "([^"]*)"(?: in exchange "([^"]*)")?(?: on server "([^"]*)")?(?: with retry (-?\d+))?(?: and a deadline of ([\d.]+) seconds?)?( with mandatory delivery)?( in the background)?$`, w.casts)
-	sc.Step(`^a client sends (\d+|a) notifications? with priority "([^"]*)" to topic "([^"]*)"(?: with retry (-?\d+))?(?: and a deadline of ([\d.]+) seconds?)?( while nobody listens)?( while the backend drops the listener's and the client's connections)?$`, w.sendsNotifications)
+	sc.Step(`^a client sends (\d+|a) notifications? with priority "([^"]*)" to topic "([^"]*)"(?: with retry (-?\d+))?(?: and a deadline of ([\d.]+) seconds?)?( while nobody listens)?( while the backend drops the listener's and the client's connections)?( at once| in the background)?$`, w.sendsNotifications)
 	sc.Step(`^a client sends a notification with priority "([^"]*)" to topic "([^"]*)" as version "([^"]*)" with payload (.+)$`, w.sendsVersioned)
+	sc.Step(`^another client sends (\d+) notifications with priority "([^"]*)" to topic "([^"]*)"$`, w.anotherNotifies)
 	sc.Step(`^(\d+) times a listener starts on a fresh topic with a server and a client at once casts to its topic, to its server and as fanout$`, w.freshListeners)
 
 	sc.Step(`^(?:the listener on )?"([^"]*)" receives exactly (\d+) (?:messages?|notifications?|requests?)$`, w.receivesExactly)
@@ -198,7 +200,7 @@ func (w *world) casts(who string, n int, fanout, topic, exchange, server, retry,
 	return nil
 }
 
-func (w *world) sendsNotifications(count, prio, topic, retry, deadline, _ /* nobody listens */, dropping string) error {
+func (w *world) sendsNotifications(count, prio, topic, retry, deadline, _ /* nobody listens */, dropping, how string) error {
 	n := 1
 	if count != "a" {
 		n, _ = strconv.Atoi(count)
@@ -216,32 +218,118 @@ func (w *world) sendsNotifications(count, prio, topic, retry, deadline, _ /* nob
 		limit = seconds(deadline)
 	}
 	t := drivers.Target{Topic: w.topic(topic) + "." + strings.ToLower(prio)}
-	for i := 0; i < n; i++ {
-		if dropping != "" {
-			if err := w.dropDuring(i, n); err != nil {
-				return err
+	if how == " at once" {
+		return w.notifyAtOnce(d, t, n, prio, r, limit)
+	}
+	run := func() (opResult, error) {
+		var last opResult
+		for i := 0; i < n; i++ {
+			if dropping != "" {
+				if err := w.dropDuring(i, n); err != nil {
+					return last, err
+				}
+			}
+			msg, id, seq, err := w.notification(prio)
+			if err != nil {
+				return last, err
+			}
+			ctx, cancel := context.WithTimeout(w.ctx, limit)
+			s := sentMessage{ID: id, Seq: seq, Topic: t.Topic, Message: msg, Start: time.Now()}
+			s.Err = d.SendNotification(ctx, t, requestContext(), msg, "2.0", r)
+			s.End = time.Now()
+			cancel()
+			w.recordSend(s)
+			last = opResult{what: "notification", err: s.Err, start: s.Start, end: s.End, id: id}
+			w.mu.Lock()
+			faulted := w.faulted
+			w.mu.Unlock()
+			if s.Err != nil && dropping == "" && !faulted {
+				// Without faults one failure predicts the rest; under faults
+				// each send is judged on its own.
+				break
 			}
 		}
+		return last, nil
+	}
+	if how == " in the background" {
+		p := &pendingOp{done: make(chan struct{})}
+		w.pending = p
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			res, err := run()
+			if err != nil {
+				res = opResult{what: "notification", err: err}
+			}
+			p.res = res
+			close(p.done)
+		}()
+		return nil
+	}
+	res, err := run()
+	if res.what != "" {
+		w.op = res
+	}
+	return err
+}
+
+// anotherNotifies sends n notifications from a client of its own, so that
+// what sending leaves behind (cached links, pooled connections) is not the
+// default client's.
+func (w *world) anotherNotifies(n int, prio, topic string) error {
+	w.mu.Lock()
+	d := w.other
+	w.mu.Unlock()
+	if d == nil {
+		var err error
+		if d, err = w.open(w.clientCfg...); err != nil {
+			return err
+		}
+		w.mu.Lock()
+		w.other = d
+		w.mu.Unlock()
+	}
+	t := drivers.Target{Topic: w.topic(topic) + "." + strings.ToLower(prio)}
+	for range n {
 		msg, id, seq, err := w.notification(prio)
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(w.ctx, limit)
+		ctx, cancel := context.WithTimeout(w.ctx, w.h.Wait)
 		s := sentMessage{ID: id, Seq: seq, Topic: t.Topic, Message: msg, Start: time.Now()}
-		s.Err = d.SendNotification(ctx, t, requestContext(), msg, "2.0", r)
+		s.Err = d.SendNotification(ctx, t, requestContext(), msg, "2.0", -1)
 		s.End = time.Now()
 		cancel()
 		w.recordSend(s)
-		w.op = opResult{what: "notification", err: s.Err, start: s.Start, end: s.End, id: id}
-		w.mu.Lock()
-		faulted := w.faulted
-		w.mu.Unlock()
-		if s.Err != nil && dropping == "" && !faulted {
-			// Without faults one failure predicts the rest; under faults
-			// each send is judged on its own.
-			break
+		if s.Err != nil {
+			return fmt.Errorf("another client's notification: %w", s.Err)
 		}
 	}
+	return nil
+}
+
+// notifyAtOnce sends n notifications from n goroutines, as n notifiers
+// would, and waits for every send to end. Through a router, where each send
+// waits for its listener (C21), this is how a batch can fill.
+func (w *world) notifyAtOnce(d drivers.Driver, t drivers.Target, n int, prio string, retry int, limit time.Duration) error {
+	var wg sync.WaitGroup
+	for range n {
+		msg, id, seq, err := w.notification(prio)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(w.ctx, limit)
+			defer cancel()
+			s := sentMessage{ID: id, Seq: seq, Topic: t.Topic, Message: msg, Start: time.Now()}
+			s.Err = d.SendNotification(ctx, t, requestContext(), msg, "2.0", retry)
+			s.End = time.Now()
+			w.recordSend(s)
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 

@@ -37,6 +37,7 @@ type world struct {
 	closed    map[drivers.Driver]bool
 	client    drivers.Driver // "a client"
 	clientCfg []func(*drivers.Config)
+	other     drivers.Driver // "another client"
 	that      drivers.Driver // "that client", when a step opened a special one
 	thatErr   error          // why "that client" could not be opened
 	thatStart time.Time      // when opening "that client" began

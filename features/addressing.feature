@@ -8,10 +8,14 @@ Feature: Addressing
   @C01
   Scenario: A listener receives what is sent to its exchange and topic, and nothing else
     Given a listener "nova" on topic "compute" in exchange "nova"
+    And a listener "cinder" on topic "compute" in exchange "cinder"
+    And a listener "network" on topic "network" in exchange "nova"
     When a client casts 3 messages to topic "compute" in exchange "nova"
     And a client casts 2 messages to topic "compute" in exchange "cinder"
     And a client casts 2 messages to topic "network" in exchange "nova"
     Then "nova" receives exactly 3 messages
+    And "cinder" receives exactly 2 messages
+    And "network" receives exactly 2 messages
 
   @C01
   Scenario: Listeners of different topics in the default exchange keep to their own topic

@@ -17,11 +17,13 @@ Feature: Notifications
   @C22
   Scenario: A listener for several priorities receives each of them and nothing else
     Given a notification listener "ops" on topic "notifications" for priorities "warn, error"
+    And a notification listener "info" on topic "notifications" for priority "info"
     When a client sends 2 notifications with priority "warn" to topic "notifications"
     And a client sends 2 notifications with priority "error" to topic "notifications"
     And a client sends 2 notifications with priority "info" to topic "notifications"
     Then "ops" receives exactly 4 notifications
     And "ops" received only notifications with priority "warn" or "error"
+    And "info" receives exactly 2 notifications
 
   @C22 @needs-tap
   Scenario: The notification address is the topic, a dot and the priority
