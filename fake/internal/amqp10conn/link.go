@@ -145,7 +145,10 @@ func (l *Link) Grant(n uint32) error {
 	if l.role != amqp10.RoleReceiver {
 		return fmt.Errorf("amqp10conn: Grant on a link the engine sends on")
 	}
-	if l.gone || l.detaching || l.c.closing {
+	if l.c.closing || l.c.finished {
+		return ErrClosed
+	}
+	if l.gone || l.detaching {
 		return ErrDetached
 	}
 	if floor := l.limit - l.deliveryCount; int32(floor) > 0 && n < floor {
@@ -284,7 +287,9 @@ func (l *Link) Send(payload []byte, presettled bool, value any) (*Outgoing, erro
 	switch {
 	case l.role != amqp10.RoleSender:
 		return nil, fmt.Errorf("amqp10conn: Send on a link the engine receives on")
-	case l.gone || l.detaching || c.closing || c.finished:
+	case c.closing || c.finished:
+		return nil, ErrClosed
+	case l.gone || l.detaching:
 		return nil, ErrDetached
 	case l.credit == 0:
 		return nil, ErrNoCredit
