@@ -142,33 +142,50 @@ func TestGoClientPythonServer(t *testing.T) {
 
 // TestPythonThroughRouter: a Python client and a Python server, both
 // oslo.messaging 14's amqp driver, talk through the router as through
-// qdrouterd.
+// qdrouterd: with routable addressing (product qpid-dispatch-router) and
+// with legacy addressing (product qpid-cpp).
 func TestPythonThroughRouter(t *testing.T) {
 	pyoslo.Require(t)
-	t.Parallel()
-	r := routertest.New(t)
-	topic := rpctest.Unique("pyp")
-	srv := pyoslo.Start(t, pyoslo.RPCServerScript, r.URL(), topic, "pyhost")
-	if err := srv.WaitFor("READY", 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	cli := pyoslo.Start(t, pyoslo.RPCClientScript, r.URL(), topic, "pyhost")
-	// The client's first output line is its results; the server prints a
-	// line per request.
-	line, err := cli.Line(90 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkPyClient(t, pyLine(t, line))
-	want := map[string]bool{"cast-topic": true, "cast-server": true, "cast-fanout": true}
-	for len(want) > 0 {
-		line, err := srv.Line(20 * time.Second)
-		if err != nil {
-			t.Fatalf("casts still missing %v: %v", want, err)
-		}
-		if k, ok := pyLine(t, line)["args"].(map[string]any)["kind"].(string); ok {
-			delete(want, k)
-		}
+	for _, tc := range []struct{ product, fanoutPrefix string }{
+		{"", "openstack.org/om/rpc/multicast/"},
+		{"qpid-cpp", "broadcast."},
+	} {
+		t.Run("product="+tc.product, func(t *testing.T) {
+			t.Parallel()
+			r := routertest.New(t, routertest.WithProduct(tc.product))
+			topic := rpctest.Unique("pyp")
+			srv := pyoslo.Start(t, pyoslo.RPCServerScript, r.URL(), topic, "pyhost")
+			if err := srv.WaitFor("READY", 60*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			cli := pyoslo.Start(t, pyoslo.RPCClientScript, r.URL(), topic, "pyhost")
+			// The client's first output line is its results; the server
+			// prints a line per request.
+			line, err := cli.Line(90 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPyClient(t, pyLine(t, line))
+			want := map[string]bool{"cast-topic": true, "cast-server": true, "cast-fanout": true}
+			for len(want) > 0 {
+				line, err := srv.Line(20 * time.Second)
+				if err != nil {
+					t.Fatalf("casts still missing %v: %v", want, err)
+				}
+				if k, ok := pyLine(t, line)["args"].(map[string]any)["kind"].(string); ok {
+					delete(want, k)
+				}
+			}
+			fanout := false
+			for _, e := range r.Events() {
+				if e.Type == router.EventReceived && strings.HasPrefix(e.Address, tc.fanoutPrefix) {
+					fanout = true
+				}
+			}
+			if !fanout {
+				t.Errorf("no fanout to an address starting %q", tc.fanoutPrefix)
+			}
+		})
 	}
 }
 
