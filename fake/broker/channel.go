@@ -351,7 +351,7 @@ func (ch *channel) completePublish() *amqpError {
 	}
 	m := &message{
 		exchange: pub.Exchange, routingKey: pub.RoutingKey, props: props, body: body,
-		persistent: props.DeliveryMode == 2, hash: bodyHash(body), publisher: c.clientName, ttl: ttl,
+		hash: bodyHash(body), publisher: c.publisherName, ttl: ttl,
 	}
 	if ch.tx {
 		ch.txPubs = append(ch.txPubs, txPublish{pub: pub, ex: ex, msg: m})

@@ -62,18 +62,19 @@ type conn struct {
 	wr *amqp091.Writer
 
 	// Set during the handshake, read-only afterwards.
-	name        string // RabbitMQ-style "client -> server"
-	clientName  string // the client's connection_name property
-	user        string
-	vh          *vhost
-	clientProps amqp091.Table
-	capBlocked  bool // client understands connection.blocked
-	capCancel   bool // client understands server-sent basic.cancel
-	heartbeat   time.Duration
-	frameMax    uint32
-	channelMax  uint16
-	openedAt    time.Time
-	open        bool // handshake completed; guarded by b.mu
+	name          string  // RabbitMQ-style "client -> server"
+	clientName    string  // the client's connection_name property
+	publisherName *string // clientName, shared by the messages it publishes
+	user          string
+	vh            *vhost
+	clientProps   amqp091.Table
+	capBlocked    bool // client understands connection.blocked
+	capCancel     bool // client understands server-sent basic.cancel
+	heartbeat     time.Duration
+	frameMax      uint32
+	channelMax    uint16
+	openedAt      time.Time
+	open          bool // handshake completed; guarded by b.mu
 
 	// Guarded by b.mu.
 	channels    map[uint16]*channel
@@ -105,12 +106,18 @@ type conn struct {
 	done chan struct{} // closed when the connection is gone
 }
 
+// connBufferSize is the size of each connection's read and write buffers:
+// enough for a burst of small frames, small enough that thousands of idle
+// connections stay cheap. Larger frames pass through in several reads or
+// writes.
+const connBufferSize = 16 << 10
+
 func newConn(b *Broker, nc net.Conn) *conn {
 	c := &conn{
 		b:         b,
 		nc:        nc,
-		br:        bufio.NewReaderSize(nc, 64<<10),
-		bw:        bufio.NewWriterSize(nc, 64<<10),
+		br:        bufio.NewReaderSize(nc, connBufferSize),
+		bw:        bufio.NewWriterSize(nc, connBufferSize),
 		name:      nc.RemoteAddr().String() + " -> " + nc.LocalAddr().String(),
 		channels:  map[uint16]*channel{},
 		closingCh: make(chan struct{}),
@@ -272,6 +279,7 @@ func (c *conn) handshake() bool {
 	}
 	c.clientProps = so.ClientProperties
 	c.clientName, _ = so.ClientProperties["connection_name"].(string)
+	c.publisherName = new(c.clientName)
 	b.mu.Lock()
 	b.attempts[c.clientName]++
 	b.mu.Unlock()

@@ -110,7 +110,8 @@ var ErrEventsLost = errors.New("broker: events were discarded before they were r
 // subscribers.
 type eventLog struct {
 	mu      sync.Mutex
-	ring    []Event
+	ring    []Event       // grows by doubling up to max before it wraps
+	max     int           // the most events kept
 	next    uint64        // sequence number of the next event
 	changed chan struct{} // closed at the next event; nil while nobody waits
 	off     bool
@@ -121,10 +122,16 @@ func newEventLog(size int) *eventLog {
 	if size < 0 {
 		l.off = true
 	} else {
-		l.ring = make([]Event, size)
+		// Start small: a broker that logs little (most tests) never pays
+		// for the whole ring, and Start stays fast.
+		l.max = size
+		l.ring = make([]Event, min(size, initialEventRing))
 	}
 	return l
 }
+
+// initialEventRing is how many events the log has room for at first.
+const initialEventRing = 1024
 
 // oldest returns the sequence number of the oldest retained event.
 func (l *eventLog) oldest() uint64 {
@@ -139,6 +146,13 @@ func (l *eventLog) add(e Event) {
 	l.mu.Lock()
 	e.Seq = l.next
 	l.next++
+	if n := len(l.ring); e.Seq-1 == uint64(n) && n < l.max {
+		// Full but not yet wrapped: every event sits at Seq-1, which a
+		// bigger ring keeps.
+		ring := make([]Event, min(2*max(n, 1), l.max))
+		copy(ring, l.ring)
+		l.ring = ring
+	}
 	if len(l.ring) > 0 {
 		l.ring[(e.Seq-1)%uint64(len(l.ring))] = e
 	}

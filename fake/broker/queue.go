@@ -10,16 +10,31 @@ import (
 
 // message is a published message. It is never changed once built, so the
 // writers of several connections can send it at once without locking.
+//
+// It is kept to 96 bytes (a Go size class), as a broker may hold millions:
+// persistence is read from the properties, and the publisher's name is
+// shared by every message of its connection.
 type message struct {
 	id         uint64 // broker-wide, in publish order
 	exchange   string // exchange it was (last) published to
 	routingKey string
 	props      *amqp091.Properties
 	body       []byte
-	persistent bool
-	hash       uint64 // FNV-1a of the body
-	publisher  string // name of the publishing connection
-	ttl        int64  // per-message TTL in ms from the expiration property; -1 for none
+	hash       uint64  // FNV-1a of the body
+	publisher  *string // name of the publishing connection; nil if unknown
+	ttl        int64   // per-message TTL in ms from the expiration property; -1 for none
+}
+
+// persistent reports whether the message was published with delivery
+// mode 2.
+func (m *message) persistent() bool { return m.props.DeliveryMode == 2 }
+
+// publisherName is the publishing connection's name, or "".
+func (m *message) publisherName() string {
+	if m.publisher == nil {
+		return ""
+	}
+	return *m.publisher
 }
 
 // bodyHash is the 64-bit FNV-1a hash of b.
@@ -94,13 +109,13 @@ func (b *Broker) enqueue(q *queue, m *message, now time.Time) bool {
 	}
 	n := 1
 	if b.faults.Any(fault.DuplicateDelivery) {
-		if _, ok := b.faults.Check(fault.DuplicateDelivery, fault.Point{VHost: q.vh.name, Queue: q.name, Connection: m.publisher}); ok {
+		if _, ok := b.faults.Check(fault.DuplicateDelivery, fault.Point{VHost: q.vh.name, Queue: q.name, Connection: m.publisherName()}); ok {
 			n = 2
 		}
 	}
 	reorder := false
 	if b.faults.Any(fault.Reorder) {
-		_, reorder = b.faults.Check(fault.Reorder, fault.Point{VHost: q.vh.name, Queue: q.name, Connection: m.publisher})
+		_, reorder = b.faults.Check(fault.Reorder, fault.Point{VHost: q.vh.name, Queue: q.name, Connection: m.publisherName()})
 	}
 	for range n {
 		e := &qentry{msg: m, seq: q.nextSeq}
@@ -112,7 +127,7 @@ func (b *Broker) enqueue(q *queue, m *message, now time.Time) bool {
 		if ttl >= 0 {
 			e.expiresAt = now.UnixNano() + ttl*int64(time.Millisecond)
 		}
-		if b.store != nil && m.persistent && q.durable {
+		if b.store != nil && m.persistent() && q.durable {
 			b.store.enqueue(q, e)
 			e.stored = true
 		}
@@ -524,7 +539,7 @@ func (b *Broker) deadLetter(q *queue, e *qentry, reason string, now time.Time) {
 	b.nextMsgID++
 	dm := &message{
 		id: b.nextMsgID, exchange: ex.name, routingKey: key, props: &props, body: m.body,
-		persistent: m.persistent, hash: m.hash, publisher: m.publisher, ttl: -1,
+		hash: m.hash, publisher: m.publisher, ttl: -1,
 	}
 	q.stats.DeadLettered++
 	b.totals.DeadLettered++

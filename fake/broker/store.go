@@ -454,7 +454,7 @@ func (b *Broker) recover() error {
 			props := sm.props
 			b.nextMsgID++
 			m := &message{id: b.nextMsgID, exchange: sm.exchange, routingKey: sm.key, props: &props, body: sm.body,
-				persistent: true, hash: bodyHash(sm.body), ttl: -1}
+				hash: bodyHash(sm.body), ttl: -1}
 			e := &qentry{msg: m, seq: q.nextSeq, expiresAt: sm.expiresAt, redelivered: sm.redelivered, stored: true}
 			q.nextSeq++
 			q.msgs.PushBack(e)

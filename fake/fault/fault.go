@@ -315,6 +315,7 @@ type Injector struct {
 	rules  []*rule // in enabling order
 	fired  map[ID]int
 	counts map[Kind]*atomic.Int32
+	on     atomic.Int32 // faults enabled, of any kind: Any's fast path
 	wmu    sync.Mutex
 	wnext  int
 	watch  map[int]func(Change)
@@ -341,6 +342,7 @@ func (in *Injector) Enable(f Fault) (ID, error) {
 	r := &rule{id: in.next, f: f, rng: rand.New(rand.NewPCG(in.seed, uint64(in.next)))}
 	in.rules = append(in.rules, r)
 	in.counts[f.Kind].Add(1)
+	in.on.Add(1)
 	if f.For > 0 && !f.Kind.OneShot() {
 		id := r.id
 		r.timer = time.AfterFunc(f.For, func() { in.Disable(id) })
@@ -373,6 +375,7 @@ func (in *Injector) Disable(id ID) bool {
 	r := in.rules[i]
 	in.rules = slices.Delete(in.rules, i, i+1)
 	in.counts[r.f.Kind].Add(-1)
+	in.on.Add(-1)
 	in.fired[id] = r.fired
 	if r.timer != nil {
 		r.timer.Stop()
@@ -424,6 +427,9 @@ func (in *Injector) Fired(id ID) int {
 
 // Any implements Consulter; it takes no lock.
 func (in *Injector) Any(kind Kind) bool {
+	if in.on.Load() == 0 {
+		return false
+	}
 	c := in.counts[kind]
 	return c != nil && c.Load() > 0
 }
