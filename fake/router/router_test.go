@@ -564,12 +564,16 @@ func TestIdleTimeoutKeepalives(t *testing.T) {
 	r := routertest.New(t, func(o *router.Options) { o.IdleTimeout = 300 * time.Millisecond })
 	// go-amqp keeps the connection alive with empty frames at half the
 	// router's time-out, and the router does the same for the client's.
+	sub := r.Subscribe()
 	c := dial(t, r, &amqp.ConnOptions{IdleTimeout: 200 * time.Millisecond})
 	rcv := c.receiver(t, "idle", nil)
 	snd := c.sender(t, "idle", nil)
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond) // idle on purpose: nothing to wait for
+	// Idle for a second, three times the longer time-out: the connection
+	// must not close meanwhile.
+	idle, cancel := context.WithTimeout(ctxT(t), time.Second)
+	defer cancel()
+	if e, err := sub.WaitFor(idle, func(e router.Event) bool { return e.Type == router.EventConnectionClosed }); err == nil {
+		t.Fatalf("closed while idle: %s", e)
 	}
 	res := sendAsync(ctxT(t), snd, amqp.NewMessage([]byte("still here")))
 	m := receive(t, rcv)
