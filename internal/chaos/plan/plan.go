@@ -36,7 +36,8 @@ type Action struct {
 	On    bool // false: the end of the fault
 }
 
-// Window is the part of the run a fault is marked on.
+// Window is a part of the run a fault is marked on: from when it starts
+// until it ends, or for MinWindow after a one-shot fault fires.
 type Window struct {
 	Fault      int
 	Kind       string
@@ -95,18 +96,23 @@ func New(s *scenario.Scenario, seed uint64) *Plan {
 		p.Ops = append(p.Ops, ops)
 	}
 	for fi, f := range s.Faults {
+		w := Window{Fault: fi, Kind: f.Kind, Target: f.Target}
 		if f.Every > 0 {
+			// A repeated one-shot fault acts only when it fires: one
+			// window per firing.
 			for at := f.At; at < f.At+f.For; at += f.Every {
 				p.Actions = append(p.Actions, Action{At: at, Fault: fi, On: true})
+				w.Start, w.End = at, at+MinWindow
+				p.Windows = append(p.Windows, w)
 			}
-		} else {
-			p.Actions = append(p.Actions, Action{At: f.At, Fault: fi, On: true})
-			if f.For > 0 {
-				p.Actions = append(p.Actions, Action{At: f.At + f.For, Fault: fi, On: false})
-			}
+			continue
 		}
-		end := f.At + max(f.For, MinWindow)
-		p.Windows = append(p.Windows, Window{Fault: fi, Kind: f.Kind, Target: f.Target, Start: f.At, End: end})
+		p.Actions = append(p.Actions, Action{At: f.At, Fault: fi, On: true})
+		if f.For > 0 {
+			p.Actions = append(p.Actions, Action{At: f.At + f.For, Fault: fi, On: false})
+		}
+		w.Start, w.End = f.At, f.At+max(f.For, MinWindow)
+		p.Windows = append(p.Windows, w)
 	}
 	sort.SliceStable(p.Actions, func(i, j int) bool { return p.Actions[i].At < p.Actions[j].At })
 	for _, a := range p.Actions {

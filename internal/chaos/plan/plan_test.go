@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,8 +92,14 @@ func TestPlanShape(t *testing.T) {
 			t.Fatalf("actions %v, want %v", kinds, want)
 		}
 	}
-	if w := p.Windows[2]; w.Start != 6*time.Second || w.End != 6*time.Second+MinWindow {
-		t.Errorf("restart window %+v", w)
+	// One window per firing of close-connections, one for the pause, one
+	// for the restart.
+	var windows []string
+	for _, w := range p.Windows {
+		windows = append(windows, fmt.Sprintf("%d:%s-%s", w.Fault, w.Start, w.End))
+	}
+	if got := strings.Join(windows, " "); got != "0:2s-3s 0:3s-4s 0:4s-5s 1:1s-5s 2:6s-7s" {
+		t.Errorf("windows %s", got)
 	}
 }
 

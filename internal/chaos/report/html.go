@@ -42,7 +42,9 @@ func (r *Report) markAreas() charts.SeriesOpts {
 		if f.Target != "" && f.Target != "all" {
 			name += " " + f.Target
 		}
-		areas = append(areas, []opts.MarkAreaData{{Name: name, XAxis: f.StartS}, {XAxis: f.EndS}})
+		for _, w := range f.Windows {
+			areas = append(areas, []opts.MarkAreaData{{Name: name, XAxis: w.StartS}, {XAxis: w.EndS}})
+		}
 	}
 	return func(s *charts.SingleSeries) {
 		charts.WithMarkAreaData(areas...)(s)
@@ -191,10 +193,10 @@ schedule <code>{{.R.Schedule}}</code>, started {{.R.Started}}, workload {{.R.Dur
 {{range .Errors}}<tr><td>{{.Error}}</td><td class="num">{{.Count}}</td></tr>{{end}}</table>{{end}}
 {{end}}
 
-<h2>Fault windows</h2>
+<h2>Faults</h2>
 {{if .R.Faults}}<table>
-<tr><th>kind</th><th>target</th><th>from s</th><th>to s</th><th>applied</th><th>acted on</th><th>errors</th></tr>
-{{range .R.Faults}}<tr><td>{{.Kind}}</td><td>{{.Target}}</td><td class="num">{{.StartS}}</td><td class="num">{{.EndS}}</td><td class="num">{{.Applied}}</td><td class="num">{{.Acted}}</td><td>{{range .Errors}}{{.}}<br>{{end}}</td></tr>
+<tr><th>kind</th><th>target</th><th>windows (s)</th><th>applied</th><th>acted on</th><th>errors</th></tr>
+{{range .R.Faults}}<tr><td>{{.Kind}}</td><td>{{.Target}}</td><td>{{range .Windows}}{{.StartS}}–{{.EndS}} {{end}}</td><td class="num">{{.Applied}}</td><td class="num">{{.Acted}}</td><td>{{range .Errors}}{{.}}<br>{{end}}</td></tr>
 {{end}}</table>{{else}}<p>none</p>{{end}}
 
 {{if .R.Broker}}<h2>Embedded broker</h2>

@@ -42,20 +42,26 @@ type Report struct {
 	Counts        checker.Counts         `json:"counts"`
 	Latency       []checker.LatencyStats `json:"latency"`
 	Series        []checker.Second       `json:"series"`
-	Faults        []Fault                `json:"fault_windows"`
+	Faults        []Fault                `json:"faults"`
 	Broker        *Broker                `json:"broker,omitempty"`
 	Notes         []string               `json:"notes,omitempty"`
 }
 
-// Fault is one fault window with what the fault did.
+// Fault is one fault of the timeline: what it did and the windows it is
+// marked on.
 type Fault struct {
 	Kind    string   `json:"kind"`
 	Target  string   `json:"target"`
-	StartS  float64  `json:"start_s"`
-	EndS    float64  `json:"end_s"`
-	Applied int      `json:"applied"`
-	Acted   int      `json:"acted"`
+	Applied int      `json:"applied"` // times switched on or fired
+	Acted   int      `json:"acted"`   // events, connections or queues it acted on
 	Errors  []string `json:"errors,omitempty"`
+	Windows []Window `json:"windows"`
+}
+
+// Window is a span of the run, in seconds from the start of the workload.
+type Window struct {
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
 }
 
 // Broker is what the embedded broker observed.
@@ -82,12 +88,17 @@ func Build(res *runner.Result) *Report {
 	if res.WorkloadEnd > 0 {
 		r.RateProcessed = float64(res.Verdict.Counts.Processed) / res.WorkloadEnd.Seconds()
 	}
-	for i, w := range res.Windows {
-		f := Fault{Kind: w.Kind, Target: w.Target, StartS: secs(w.Start), EndS: secs(w.End)}
+	for i, f := range s.Faults {
+		rf := Fault{Kind: f.Kind, Target: f.Target, Windows: []Window{}}
 		if i < len(res.Faults) {
-			f.Applied, f.Acted, f.Errors = res.Faults[i].Applied, res.Faults[i].Acted, res.Faults[i].Errors
+			rf.Applied, rf.Acted, rf.Errors = res.Faults[i].Applied, res.Faults[i].Acted, res.Faults[i].Errors
 		}
-		r.Faults = append(r.Faults, f)
+		for _, w := range res.Windows {
+			if w.Fault == i {
+				rf.Windows = append(rf.Windows, Window{StartS: secs(w.Start), EndS: secs(w.End)})
+			}
+		}
+		r.Faults = append(r.Faults, rf)
 	}
 	if res.Broker != nil {
 		r.Broker = &Broker{Totals: *res.Broker, Events: res.Record.BrokerEvents, EventsLost: res.Record.BrokerEventsLost}

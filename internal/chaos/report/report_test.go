@@ -67,13 +67,15 @@ func TestReportFiles(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"verdict", "counts", "latency", "series", "fault_windows", "broker", "schedule_digest", "processed_per_s"} {
+	for _, k := range []string{"verdict", "counts", "latency", "series", "faults", "broker", "schedule_digest", "processed_per_s"} {
 		if _, ok := back[k]; !ok {
 			t.Errorf("report.json lacks %q", k)
 		}
 	}
-	if fw := back["fault_windows"].([]any)[0].(map[string]any); fw["start_s"] != 1.0 || fw["end_s"] != 2.0 || fw["acted"] != 4.0 {
-		t.Errorf("fault window %v", fw)
+	f := back["faults"].([]any)[0].(map[string]any)
+	w := f["windows"].([]any)[0].(map[string]any)
+	if w["start_s"] != 1.0 || w["end_s"] != 2.0 || f["acted"] != 4.0 {
+		t.Errorf("fault %v", f)
 	}
 	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
 	if err != nil {
