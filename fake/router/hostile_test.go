@@ -195,7 +195,7 @@ func TestHostileInput(t *testing.T) {
 	u32 := func(v uint32) *uint32 { return &v }
 	cases := []struct {
 		name  string
-		scope string // "eof", "connection", "session" or "link"
+		scope string // "eof", "connection", "session", "link" or "none"
 		cond  amqp10.Symbol
 		run   func(c *raw)
 	}{
@@ -371,6 +371,40 @@ func TestHostileInput(t *testing.T) {
 					tr.DeliveryID, tr.DeliveryTag = u32(0), []byte("t")
 				}
 				c.frame(0, tr)
+			}
+		}},
+		{"delivery-id changes mid-message", "link", amqp10.CondInvalidField, func(c *raw) {
+			c.open(nil)
+			c.begin(0)
+			c.attachSender(0, 0, "")
+			c.frame(0, &amqp10.Transfer{Handle: 0, DeliveryID: u32(0), DeliveryTag: []byte("t"), More: true, Payload: []byte{0x00}})
+			c.frame(0, &amqp10.Transfer{Handle: 0, DeliveryID: u32(5), Payload: []byte{0x53, 0x77, 0x40}})
+		}},
+		{"aborted message, then a good one", "none", "", func(c *raw) {
+			c.open(nil)
+			c.begin(0)
+			c.attachSender(0, 0, "")
+			c.frame(0, &amqp10.Transfer{Handle: 0, DeliveryID: u32(0), DeliveryTag: []byte("a"), More: true, Payload: []byte{0x00, 0x53}})
+			c.frame(0, &amqp10.Transfer{Handle: 0, Aborted: true})
+			msg, err := (&amqp10.Message{Properties: &amqp10.Properties{To: "nowhere"}, Value: "x"}).Marshal(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.frame(0, &amqp10.Transfer{Handle: 0, DeliveryID: u32(1), DeliveryTag: []byte("b"), Payload: msg})
+			for {
+				_, body, err := c.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d, ok := body.(*amqp10.Disposition); ok {
+					if _, rel := d.State.(amqp10.Released); !rel || d.First != 1 || !d.Settled {
+						t.Fatalf("disposition %+v, want delivery 1 released", d)
+					}
+					return
+				}
+				if k := kind(body); k != "flow" {
+					t.Fatalf("got %s", k)
+				}
 			}
 		}},
 		{"transfer on a receiving link", "link", amqp10.CondNotAllowed, func(c *raw) {
