@@ -60,7 +60,7 @@ func waitCredit(t *testing.T, r *router.Router, address string) { waitCreditAtLe
 
 // waitCreditAtLeast waits until consumers of address have given the router
 // at least least credit in all.
-func waitCreditAtLeast(t *testing.T, r *router.Router, address string, least uint32) {
+func waitCreditAtLeast(t *testing.T, r *router.Router, address string, least uint64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -226,16 +226,16 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 // avail returns the credit the node's producers may have: what its
 // consumers can take now, capped by Options.Credit.
 func (r *Router) avail(n *node) uint32 {
-	var sum, most uint32
+	var sum, most uint64
 	for _, c := range n.consumers {
-		cr := c.l.Credit()
+		cr := uint64(c.l.Credit())
 		sum += cr
 		most = max(most, cr)
 	}
 	if n.dist == Multicast {
 		sum = most
 	}
-	return min(sum, r.opts.Credit)
+	return uint32(min(sum, uint64(r.opts.Credit)))
 }
 
 // creditLocked tops up or withdraws a producer's credit.

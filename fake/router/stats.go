@@ -25,7 +25,7 @@ type AddressStats struct {
 	Distribution Distribution // how it distributes
 	Consumers    int          // receiving links attached now
 	Producers    int          // sending links attached now (anonymous ones excluded)
-	Credit       uint32       // credit the consumers have given the router now
+	Credit       uint64       // credit the consumers have given the router now
 	Received     uint64       // deliveries from senders
 	Forwarded    uint64       // copies sent to consumers
 	Settled      uint64       // senders' deliveries given an outcome
@@ -54,7 +54,7 @@ func (r *Router) Stats() Stats {
 		as := n.stats
 		as.Consumers, as.Producers = len(n.consumers), len(n.producers)
 		for _, c := range n.consumers {
-			as.Credit += c.l.Credit()
+			as.Credit += uint64(c.l.Credit())
 		}
 		s.Addresses = append(s.Addresses, as)
 	}
