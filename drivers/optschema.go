@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/switchyard-dev/switchyard/internal/spelling"
 )
 
 // ErrUnknownOption is wrapped by an *OptionError for a name no option group
@@ -165,16 +167,11 @@ func LookupOption(group, name string) (OptionInfo, bool) {
 // SuggestOption returns the option name of group nearest to name, or "" when
 // nothing is close.
 func SuggestOption(group, name string) string {
-	best, bestD := "", math.MaxInt
+	var names []string
 	for _, o := range optionSchema().groups[group] {
-		if d := editDistance(name, o.Name); d < bestD {
-			best, bestD = o.Name, d
-		}
+		names = append(names, o.Name)
 	}
-	if bestD > max(2, len(name)/3) {
-		return ""
-	}
-	return best
+	return spelling.Nearest(name, names, max(2, len(name)/3))
 }
 
 // IsKnownGroup reports whether group is one of Groups().
@@ -183,25 +180,6 @@ func IsKnownGroup(group string) bool {
 	return ok
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 var (
 	defaultsOnce sync.Once

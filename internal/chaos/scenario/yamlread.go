@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/switchyard-dev/switchyard/internal/spelling"
 )
 
 // Error is one problem of a scenario file.
@@ -117,35 +119,7 @@ func contains(list []string, s string) bool {
 }
 
 // nearest returns the allowed name closest to s by edit distance, if close.
-func nearest(s string, allowed []string) string {
-	best, bestD := "", 3
-	for _, a := range allowed {
-		if d := distance(s, a); d < bestD {
-			best, bestD = a, d
-		}
-	}
-	return best
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func nearest(s string, allowed []string) string { return spelling.Nearest(s, allowed, 2) }
 
 func describe(n *yaml.Node) string {
 	switch n.Kind {
