@@ -180,7 +180,6 @@ func IsKnownGroup(group string) bool {
 	return ok
 }
 
-
 var (
 	defaultsOnce sync.Once
 	defaults     Config
