@@ -17,6 +17,12 @@ import (
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp091"
 )
 
+// confirmLinger is how long confirms may wait for more publishes to
+// share their basic.ack when several are outstanding on a connection
+// that has gone quiet; a lone confirm (a publisher waiting for it) goes at
+// once.
+const confirmLinger = time.Millisecond
+
 // maxConfirmBatch bounds how many frames the reader handles before it
 // sends the confirms they produced, when input never pauses.
 const maxConfirmBatch = 512
@@ -500,7 +506,7 @@ func (c *conn) readLoop() {
 		if frames++; c.br.Buffered() == 0 || frames >= maxConfirmBatch {
 			// About to wait for the network (or after a long burst): send
 			// the confirms the frames read so far produced, batched.
-			c.flushConfirms()
+			c.flushConfirms(frames < maxConfirmBatch)
 			frames = 0
 		}
 		f, err := c.rd.ReadFrame()

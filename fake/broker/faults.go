@@ -9,15 +9,43 @@ import (
 )
 
 // flushConfirms sends the confirms that the frames read so far produced.
-// The reader calls it whenever it is about to wait for input, so confirms
-// for a burst of publishes go out as one basic.ack with multiple set.
-func (c *conn) flushConfirms() {
+// The reader calls it whenever it is about to wait for input (idle) or
+// after a long burst, so confirms for a burst of publishes go out as one
+// basic.ack with multiple set. When idle with several confirms pending, a
+// pipelining publisher is at work: the confirms linger up to confirmLinger
+// for the next publishes to join them, sent by the writer's timer.
+func (c *conn) flushConfirms(idle bool) {
 	if !c.hasDirty.Load() {
 		return
 	}
 	c.b.mu.Lock()
-	c.releaseConfirms(time.Now())
-	c.b.mu.Unlock()
+	defer c.b.mu.Unlock()
+	now := time.Now()
+	if idle && c.pendingConfirms() > 1 {
+		at := now.Add(confirmLinger).UnixNano()
+		if cur := c.confirmAt.Load(); cur == 0 || cur > at {
+			c.confirmAt.Store(at)
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
+	c.releaseConfirms(now)
+}
+
+// pendingConfirms counts the confirms of the connection ready to send.
+// Callers hold b.mu.
+func (c *conn) pendingConfirms() int {
+	n := 0
+	for _, ch := range c.dirty {
+		n += len(ch.confirms)
+		if n > 1 {
+			return n
+		}
+	}
+	return n
 }
 
 // releaseConfirms sends every ready confirm of the connection and arms the
