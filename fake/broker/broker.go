@@ -75,6 +75,12 @@ type Options struct {
 	EventLogSize int
 	// Logger receives the broker's log; default discards it.
 	Logger *slog.Logger
+	// AMQP1Addr, when set, is the TCP address of an AMQP 1.0 listener
+	// serving the same virtual hosts, queues, exchanges, events, counters
+	// and faults ("127.0.0.1:0" for a free port); "" means none.
+	AMQP1Addr string
+	// AMQP1 configures the AMQP 1.0 listener.
+	AMQP1 AMQP1Options
 }
 
 func (o Options) withDefaults() Options {
@@ -148,6 +154,8 @@ type Broker struct {
 	lifecycle sync.Mutex // serialises Close and Restart
 	wg        sync.WaitGroup
 	unwatch   func()
+
+	a1 *amqp1Listener // nil without Options.AMQP1Addr
 }
 
 // Start starts a broker and returns once it accepts connections. ctx bounds
@@ -192,6 +200,15 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		}
 		return nil, fmt.Errorf("broker: listen: %w", err)
 	}
+	if opts.AMQP1Addr != "" {
+		if err := b.listenAMQP1(ctx, opts.AMQP1Addr); err != nil {
+			ln.Close()
+			if b.store != nil {
+				b.store.close()
+			}
+			return nil, err
+		}
+	}
 	b.ln = ln
 	b.addr = ln.Addr().String()
 	b.wg.Add(1)
@@ -201,6 +218,9 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 	}()
 	b.unwatch = b.faults.Watch(b.onFault)
 	b.startAccepting(ln)
+	if b.a1 != nil {
+		b.startAMQP1()
+	}
 	b.log.Info("broker listening", "addr", b.addr)
 	return b, nil
 }
@@ -310,6 +330,7 @@ func (b *Broker) Close() error {
 	ln := b.ln
 	b.mu.Unlock()
 	err := ln.Close()
+	b.stopAMQP1()
 	b.dropConnections(shutdownText)
 	if b.unwatch != nil {
 		b.unwatch()
@@ -361,6 +382,7 @@ func (b *Broker) Restart(ctx context.Context) error {
 	b.mu.Unlock()
 	ln.Close()
 	<-b.acceptDone
+	b.stopAMQP1()
 	b.dropConnections(shutdownText)
 
 	b.mu.Lock()
@@ -397,7 +419,7 @@ func (b *Broker) Restart(ctx context.Context) error {
 	b.ln = nl
 	b.mu.Unlock()
 	b.startAccepting(nl)
-	return nil
+	return b.relistenAMQP1(ctx)
 }
 
 // user returns the account named name, or nil.

@@ -51,6 +51,12 @@ func WithHeartbeat(d time.Duration) Option {
 	return func(o *broker.Options) { o.Heartbeat = d }
 }
 
+// WithAMQP1 also starts the broker's AMQP 1.0 listener on a free loopback
+// port; Broker.AMQP1URL gives its URL.
+func WithAMQP1() Option {
+	return func(o *broker.Options) { o.AMQP1Addr = "127.0.0.1:0" }
+}
+
 // New starts a broker on 127.0.0.1 with a free port and registers its
 // Close with t.Cleanup. It fails the test if the broker cannot start.
 func New(t testing.TB, opts ...Option) *broker.Broker {
