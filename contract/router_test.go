@@ -24,6 +24,7 @@ func fakeRouterHarness(t *testing.T) contract.Harness {
 		Prefetch: func(cfg *drivers.Config, n int) {
 			cfg.AMQP.RPCServerCredit, cfg.AMQP.NotifyServerCredit = n, n
 		},
+		Python: pythonPeer(t, r.URL()),
 	}
 }
 
