@@ -135,7 +135,7 @@ configuration file), 3 timeout, 4 remote error raised by the RPC server,
 	pf.StringVar(&a.notifyURL, "notify-url", "", "transport URL for notifications (notify, listen) when they travel on another backend than RPC, such as RPC over an AMQP 1.0 router and notifications over RabbitMQ (default: [oslo_messaging_notifications] transport_url, else the RPC URL)")
 	pf.StringArrayVar(&a.configFiles, "config-file", nil, "oslo.config INI file to read, such as /etc/nova/nova.conf (repeatable; later files override earlier ones)")
 	pf.StringSliceVar(&a.exmods, "allowed-remote-exmods", nil, "Python modules whose exceptions are rebuilt as themselves rather than as a generic RemoteError (comma-separated or repeated)")
-	root.AddCommand(a.callCommand(), a.castCommand(), a.serveCommand(), a.notifyCommand(), a.listenCommand(), a.brokerCommand(), a.contractCommand())
+	root.AddCommand(a.callCommand(), a.castCommand(), a.serveCommand(), a.notifyCommand(), a.listenCommand(), a.brokerCommand(), a.routerCommand(), a.contractCommand())
 	return root
 }
 
