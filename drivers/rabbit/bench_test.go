@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/fake/brokertest"
 	"github.com/switchyard-dev/switchyard/internal/pyoslo"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
@@ -132,7 +133,13 @@ func BenchmarkRawRequestReply(b *testing.B) {
 
 // BenchmarkDriverCall: a call through the driver to a Go server.
 func BenchmarkDriverCall(b *testing.B) {
-	url := realbroker.RabbitURL(b)
+	b.Run("rabbitmq", func(b *testing.B) { benchCall(b, realbroker.RabbitURL(b)) })
+	b.Run("fake-broker", func(b *testing.B) { benchCall(b, brokertest.New(b).URL()) })
+}
+
+// benchCall measures calls through the driver to a Go server on the same
+// driver, on the backend at url.
+func benchCall(b *testing.B, url string) {
 	d := open(b, url, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
