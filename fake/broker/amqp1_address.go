@@ -77,14 +77,14 @@ func (l *amqp1Listener) isTopic(address string) bool {
 	return t >= 0 && t > longestMatch(l.opts.QueuePatterns, address)
 }
 
-// resolveLocked finds or creates the node address names in vh: an
-// existing queue, else an existing exchange, else a new topic exchange or
-// queue as the patterns say. With create false a missing node is an
-// amqp:not-found error. Callers hold b.mu.
-func (b *Broker) resolveA1Locked(sc *conn, address string, create bool, now time.Time) (a1Node, *amqp10.Error) {
+// resolveA1Locked finds or creates the node address names in sc's vhost:
+// an existing queue, else an existing exchange, else a new topic exchange
+// or queue as the patterns say. Only the owner may consume from an
+// exclusive queue; anyone may send to it. Callers hold b.mu.
+func (b *Broker) resolveA1Locked(sc *conn, address string, consume bool, now time.Time) (a1Node, *amqp10.Error) {
 	vh := sc.vh
 	if q := vh.queues[address]; q != nil {
-		if q.exclusive && q.owner != sc {
+		if consume && q.exclusive && q.owner != sc {
 			return a1Node{}, &amqp10.Error{Condition: amqp10.CondResourceLocked, Description: "queue '" + address + "' is exclusive to another connection"}
 		}
 		return a1Node{q: q}, nil
@@ -94,7 +94,7 @@ func (b *Broker) resolveA1Locked(sc *conn, address string, create bool, now time
 			return a1Node{ex: ex}, nil
 		}
 	}
-	if !create || address == "" || strings.HasPrefix(address, a1DynamicPrefix) {
+	if address == "" || strings.HasPrefix(address, a1DynamicPrefix) {
 		return a1Node{}, &amqp10.Error{Condition: amqp10.CondNotFound, Description: "no node '" + address + "' in vhost '" + vh.name + "'"}
 	}
 	if b.a1.isTopic(address) {

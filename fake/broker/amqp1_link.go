@@ -111,7 +111,7 @@ func (ac *a1conn) Attach(l *amqp10conn.Link) *amqp10.Error {
 	case tgt == nil || tgt.Address == "":
 		lk.anonymous = true
 	default:
-		n, err := b.resolveA1Locked(sc, tgt.Address, true, now)
+		n, err := b.resolveA1Locked(sc, tgt.Address, false, now)
 		if err != nil {
 			return err
 		}
@@ -274,7 +274,7 @@ func (ac *a1conn) Delivery(in *amqp10conn.Incoming) {
 		}
 		address = dm.to
 		var aerr *amqp10.Error
-		n, aerr = b.resolveA1Locked(sc, address, true, now)
+		n, aerr = b.resolveA1Locked(sc, address, false, now)
 		if aerr != nil {
 			reject(aerr.Condition, aerr.Description)
 			return
