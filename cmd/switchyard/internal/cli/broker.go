@@ -20,6 +20,7 @@ type brokerFlags struct {
 	vhosts        []string
 	dataDir       string
 	metricsListen string
+	amqp1Listen   string
 }
 
 func (a *app) brokerCommand() *cobra.Command {
@@ -44,10 +45,16 @@ returned, delivered, acknowledged, per queue and in total), connections,
 channels and consumers, read from the broker at each scrape, plus the
 process's Go runtime and process metrics. Like --listen, the address is
 used as given: 127.0.0.1:PORT stays on loopback, :PORT listens on every
-interface.`,
+interface.
+
+With --amqp1-listen it also serves AMQP 1.0 on that address, on the same
+queues: Switchyard's amqp1 driver and oslo.messaging's AMQP 1.0 driver
+connect to the amqp:// URL it prints and, as with qpidd, use legacy
+addressing.`,
 		Example: `  switchyard broker
   switchyard broker --listen 127.0.0.1:5673 --user nova:secret --vhost nova --data-dir /tmp/sy-broker
-  switchyard broker --metrics-listen 127.0.0.1:9419`,
+  switchyard broker --metrics-listen 127.0.0.1:9419
+  switchyard broker --amqp1-listen 127.0.0.1:5673`,
 		Args: argsRange(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error { return a.runBroker(cmd, &o) }),
 	}
@@ -57,11 +64,12 @@ interface.`,
 	fs.StringArrayVar(&o.vhosts, "vhost", nil, `virtual host (repeatable; default "/")`)
 	fs.StringVar(&o.dataDir, "data-dir", "", "directory for durable state (default: memory only)")
 	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9419 (default: none)")
+	fs.StringVar(&o.amqp1Listen, "amqp1-listen", "", "address to serve AMQP 1.0 on, e.g. 127.0.0.1:5673 (default: none)")
 	return cmd
 }
 
 func (a *app) runBroker(cmd *cobra.Command, o *brokerFlags) error {
-	opts := broker.Options{Addr: o.listen, VHosts: o.vhosts, Dir: o.dataDir,
+	opts := broker.Options{Addr: o.listen, VHosts: o.vhosts, Dir: o.dataDir, AMQP1Addr: o.amqp1Listen,
 		Logger: slog.New(slog.NewTextHandler(stderrWriter{a}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, u := range o.users {
 		name, pass, ok := strings.Cut(u, ":")
@@ -89,6 +97,13 @@ func (a *app) runBroker(cmd *cobra.Command, o *brokerFlags) error {
 		shown = u.String() // never print a password
 	}
 	a.linef("broker listening on %s (%s)", b.Addr(), shown)
+	if b.AMQP1Addr() != "" {
+		shown := b.AMQP1URL()
+		if u, err := drivers.ParseURL(shown); err == nil {
+			shown = u.String()
+		}
+		a.linef("broker listening for AMQP 1.0 on %s (%s)", b.AMQP1Addr(), shown)
+	}
 	if metrics != nil {
 		a.linef("broker metrics on %s", metrics.URL())
 	}

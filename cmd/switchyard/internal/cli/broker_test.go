@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	amqp1 "github.com/Azure/go-amqp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -180,6 +181,60 @@ func TestBrokerCommandMetrics(t *testing.T) {
 		resp.Body.Close()
 		t.Fatal("metrics are still served after the broker stopped")
 	}
+}
+
+// TestBrokerCommandAMQP1 runs the broker with --amqp1-listen: a message
+// sent over AMQP 1.0 is consumed over AMQP 0-9-1 from the same queue.
+func TestBrokerCommandAMQP1(t *testing.T) {
+	addr, a1addr := freeAddr(t), freeAddr(t)
+	bg := start(t, "broker", "--listen", addr, "--amqp1-listen", a1addr, "--user", "nova:s3cret")
+	conn := dialBroker(t, "amqp://nova:s3cret@"+addr+"/")
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	c1, err := amqp1.Dial(ctx, "amqp://"+a1addr, &amqp1.ConnOptions{SASLType: amqp1.SASLTypePlain("nova", "s3cret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	if p := c1.Properties()["product"]; p != "qpid-cpp" {
+		t.Fatalf("product %v", p)
+	}
+	s, err := c1.NewSession(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd, err := s.NewSender(ctx, "unicast.openstack.cli", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snd.Send(ctx, amqp1.NewMessage([]byte("over 1.0")), nil); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok, err := ch.Get("unicast.openstack.cli", true)
+	if err != nil || !ok || string(d.Body) != "over 1.0" {
+		t.Fatalf("get: %v %v %q", ok, err, d.Body)
+	}
+	c1.Close()
+	conn.Close()
+	r := bg.stop(t)
+	wantCode(t, r, ExitOK)
+	if !strings.Contains(r.stderr, "broker listening for AMQP 1.0 on "+a1addr+" (amqp://nova:****@"+a1addr+"/)") || strings.Contains(r.stderr, "s3cret") {
+		t.Fatalf("stderr %q", r.stderr)
+	}
+	// A busy AMQP 1.0 address fails the command.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r = runCLI(t, "", "broker", "--listen", freeAddr(t), "--amqp1-listen", l.Addr().String())
+	wantCode(t, r, ExitFailure)
+	wantOneErrorLine(t, r.stderr)
 }
 
 func TestBrokerCommandBadInput(t *testing.T) {
