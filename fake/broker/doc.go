@@ -1,7 +1,8 @@
 // Package broker is Switchyard's fake AMQP 0-9-1 broker: a real server on a
 // loopback port that behaves like RabbitMQ 3.10 for everything oslo-style
 // drivers and ordinary AMQP clients use, starts in milliseconds inside a
-// test, records what happens and injects faults on demand.
+// test, records what happens and injects faults on demand. It can also
+// serve AMQP 1.0 on the same queues, as qpidd would.
 //
 //	b, err := broker.Start(ctx, broker.Options{})
 //	defer b.Close()
@@ -33,6 +34,29 @@
 // this broker and a real RabbitMQ. Where RabbitMQ ignores malformed input
 // (a body longer than its header declared, a server-only method from a
 // client), this broker closes the connection with the matching error.
+//
+// # AMQP 1.0
+//
+// With Options.AMQP1Addr the broker also listens for AMQP 1.0 (AMQP1URL
+// gives an amqp:// URL for Switchyard's amqp1 driver and go-amqp) on the
+// same virtual hosts, queues and exchanges, like qpidd: it announces
+// product qpid-cpp, so oslo.messaging picks legacy addressing. A link's
+// address names an existing queue or exchange, or else a queue created on
+// demand; addresses matching AMQP1Options.TopicPatterns (by default
+// broadcast and oslo's routable multicast prefixes) are topics, a fanout
+// exchange where each receiving link gets its own subscription queue. A
+// dynamic source or target gets a temporary queue that goes with its link;
+// an anonymous link routes by each message's "to". Messages are accepted
+// once stored, with or without a consumer. Deliveries follow link credit
+// and drain; accepted removes a message, released requeues it, modified
+// requeues it (counting a failed delivery) unless undeliverable-here,
+// rejected drops or dead-letters it, and unsettled deliveries return to
+// the queue when their link or connection goes. AMQP 1.0 messages reach
+// AMQP 1.0 consumers byte for byte and AMQP 0-9-1 consumers with their
+// properties mapped; the reverse works too. Each AMQP 1.0 connection takes
+// part in events, counters and faults as an AMQP 0-9-1 connection would:
+// a forced close is amqp:connection:forced, a closed channel a link
+// detached with amqp:link:detach-forced, blocked publishers get no credit.
 //
 // # Observing
 //
