@@ -324,3 +324,88 @@ func TestAMQP1Auth(t *testing.T) {
 		t.Fatal("the queue is not in vhost other")
 	}
 }
+
+// TestAMQP1FaultConfirms: withheld and delayed confirms hold back the
+// accepted outcome of an AMQP 1.0 send the same way.
+func TestAMQP1FaultConfirms(t *testing.T) {
+	b, inj := newA1FaultBroker(t)
+	_, s := a1Dial(t, b, nil)
+	snd := a1Sender(t, s, "held", nil)
+	id := enableFault(t, inj, fault.Fault{Kind: fault.WithholdConfirms, Scope: fault.Scope{Queue: "held"}})
+	done := make(chan error, 1)
+	go func() { done <- snd.Send(context.Background(), amqp.NewMessage([]byte("x")), nil) }()
+	waitQueue(t, b, "held", "stored", func(q broker.QueueStats) bool { return q.Ready == 1 })
+	quiet(t, done, 50*time.Millisecond, "send under withhold-confirms")
+	inj.Disable(id)
+	if err := within(t, done, "send after the fault ended"); err != nil {
+		t.Fatal(err)
+	}
+	enableFault(t, inj, fault.Fault{Kind: fault.DelayConfirms, Scope: fault.Scope{Queue: "held"}, Delay: 100 * time.Millisecond})
+	start := time.Now()
+	a1Send(t, snd, "y")
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("delayed confirm came after %v", d)
+	}
+}
+
+// TestAMQP1FaultBlockPublishers: a blocked connection's senders get no
+// credit until the fault ends.
+func TestAMQP1FaultBlockPublishers(t *testing.T) {
+	b, inj := newA1FaultBroker(t)
+	_, s := a1Dial(t, b, &amqp.ConnOptions{ContainerID: "blocked", SASLType: amqp.SASLTypePlain("guest", "guest")})
+	snd := a1Sender(t, s, "blockq", nil)
+	id := enableFault(t, inj, fault.Fault{Kind: fault.BlockPublishers, Scope: fault.Scope{Connection: "blocked"}})
+	sub := b.SubscribeAll()
+	if _, err := sub.WaitFor(a1ctx(t), func(e broker.Event) bool { return e.Type == broker.EventConnectionBlocked }); err != nil {
+		t.Fatal(err)
+	}
+	// go-amqp may have credit left from before; use it up, then a send
+	// waits.
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := snd.Send(context.Background(), amqp.NewMessage([]byte("b")), nil); err != nil || b.QueueDepth("/", "blockq") > 300 {
+				done <- err
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(a1Timeout)
+	for {
+		depth := b.QueueDepth("/", "blockq")
+		quietFor := 100 * time.Millisecond
+		select {
+		case err := <-done:
+			t.Fatalf("sends went on while blocked (depth %d): %v", b.QueueDepth("/", "blockq"), err)
+		case <-time.After(quietFor):
+		}
+		if b.QueueDepth("/", "blockq") == depth {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sends never stopped")
+		}
+	}
+	inj.Disable(id)
+	waitQueue(t, b, "blockq", "sends resumed", func(q broker.QueueStats) bool { return q.Ready > 300 })
+	if err := within(t, done, "sender"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAMQP1FaultCloseChannels: closing channels detaches AMQP 1.0 links
+// with amqp:link:detach-forced and requeues what they held.
+func TestAMQP1FaultCloseChannels(t *testing.T) {
+	b, inj := newA1FaultBroker(t)
+	_, s := a1Dial(t, b, &amqp.ConnOptions{ContainerID: "chans", SASLType: amqp.SASLTypePlain("guest", "guest")})
+	a1Send(t, a1Sender(t, s, "cq", nil), "x")
+	r := a1Receiver(t, s, "cq", nil)
+	a1Receive(t, r)
+	enableFault(t, inj, fault.Fault{Kind: fault.CloseChannels, Scope: fault.Scope{Connection: "chans", Queue: "cq"}, Limit: 1})
+	_, err := r.Receive(a1ctx(t), nil)
+	var le *amqp.LinkError
+	if !errors.As(err, &le) || le.RemoteErr == nil || le.RemoteErr.Condition != amqp.ErrCondDetachForced {
+		t.Fatalf("receive on a closed channel's link: %v", err)
+	}
+	waitQueue(t, b, "cq", "requeued", func(q broker.QueueStats) bool { return q.Ready == 1 && q.Unacked == 0 })
+}
