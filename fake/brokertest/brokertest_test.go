@@ -1,7 +1,10 @@
 package brokertest_test
 
 import (
+	"io"
+	"net"
 	"testing"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
@@ -44,5 +47,28 @@ func TestWithOptions(t *testing.T) {
 	b := brokertest.New(t, brokertest.WithOptions(broker.Options{VHosts: []string{"x"}}))
 	if got := b.URL(); got != "rabbit://guest:guest@"+b.Addr()+"/x" {
 		t.Fatalf("URL %q", got)
+	}
+}
+
+func TestWithAMQP1(t *testing.T) {
+	b := brokertest.New(t, brokertest.WithAMQP1())
+	if b.AMQP1Addr() == "" || b.AMQP1URL() != "amqp://guest:guest@"+b.AMQP1Addr()+"/" {
+		t.Fatalf("AMQP 1.0 address %q, URL %q", b.AMQP1Addr(), b.AMQP1URL())
+	}
+	nc, err := net.Dial("tcp", b.AMQP1Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nc.Write([]byte("AMQP\x00\x01\x00\x00")); err != nil {
+		t.Fatal(err)
+	}
+	var hdr [8]byte
+	if _, err := io.ReadFull(nc, hdr[:]); err != nil || string(hdr[:]) != "AMQP\x00\x01\x00\x00" {
+		t.Fatalf("header %q %v", hdr, err)
+	}
+	if brokertest.New(t).AMQP1Addr() != "" {
+		t.Fatal("AMQP 1.0 listener without WithAMQP1")
 	}
 }
