@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/switchyard-dev/switchyard/fake/fault"
@@ -80,7 +81,8 @@ type amqp1Listener struct {
 	addr       string
 	acceptDone chan struct{}
 	conns      map[*a1conn]struct{}
-	stopped    bool // no new connections: Close or Restart in progress
+	stopped    bool   // no new connections: Close or Restart in progress
+	unwatch    func() // ends the watch for AMQP 1.0 faults
 }
 
 // listenAMQP1 opens the AMQP 1.0 listening socket.
@@ -104,6 +106,7 @@ func (b *Broker) startAMQP1() {
 	b.mu.Lock()
 	l.stopped = false
 	b.mu.Unlock()
+	l.unwatch = b.faults.Watch(l.onFault)
 	done := make(chan struct{})
 	l.acceptDone = done
 	ln := l.ln
@@ -132,11 +135,67 @@ func (b *Broker) stopAMQP1() {
 		}
 	}
 	b.mu.Unlock()
+	if l.unwatch != nil {
+		l.unwatch()
+		l.unwatch = nil
+	}
 	l.ln.Close()
 	<-l.acceptDone
 	for _, ac := range pending {
 		ac.ec.Close(&amqp10.Error{Condition: amqp10.CondConnectionForced, Description: shutdownText})
 	}
+}
+
+// onFault applies the faults that concern AMQP 1.0 links alone: it
+// detaches links (detach-links) and withdraws or restores senders' credit
+// (withhold-credit).
+func (l *amqp1Listener) onFault(ch fault.Change) {
+	b := l.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || l.stopped {
+		return
+	}
+	switch ch.Fault.Kind {
+	case fault.DetachLinks:
+		if !ch.On {
+			return
+		}
+		for ac := range l.conns {
+			if ac.sc == nil || ac.sc.closing {
+				continue
+			}
+			for _, lk := range ac.linksInOrder() {
+				if _, on := b.faults.Check(fault.DetachLinks, ac.sc.point(lk.address)); on {
+					err := forced(amqp10.CondDetachForced, "detached via fault injection")
+					lk.l.Detach(err)
+					ac.detachedLocked(lk, err)
+				}
+			}
+		}
+	case fault.WithholdCredit:
+		for ac := range l.conns {
+			if ac.sc == nil || ac.sc.closing {
+				continue
+			}
+			for _, lk := range ac.linksInOrder() {
+				if lk.cons == nil {
+					ac.creditLocked(lk)
+				}
+			}
+		}
+	}
+}
+
+// linksInOrder returns the connection's links by channel. Callers hold
+// b.mu.
+func (ac *a1conn) linksInOrder() []*a1link {
+	out := make([]*a1link, 0, len(ac.links))
+	for _, lk := range ac.links {
+		out = append(out, lk)
+	}
+	slices.SortFunc(out, func(x, y *a1link) int { return int(x.ch.id) - int(y.ch.id) })
+	return out
 }
 
 // relistenAMQP1 listens again on the AMQP 1.0 address after a restart.

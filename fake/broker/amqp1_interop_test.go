@@ -409,3 +409,33 @@ func TestAMQP1FaultCloseChannels(t *testing.T) {
 	}
 	waitQueue(t, b, "cq", "requeued", func(q broker.QueueStats) bool { return q.Ready == 1 && q.Unacked == 0 })
 }
+
+// TestAMQP1FaultLinks: the link faults of the router act on the broker's
+// AMQP 1.0 links too: detach-links detaches with detach-forced (requeuing
+// what the link held) and withhold-credit stops senders.
+func TestAMQP1FaultLinks(t *testing.T) {
+	b, inj := newA1FaultBroker(t)
+	_, s := a1Dial(t, b, nil)
+	a1Send(t, a1Sender(t, s, "lq", nil), "x")
+	r := a1Receiver(t, s, "lq", nil)
+	a1Receive(t, r)
+	enableFault(t, inj, fault.Fault{Kind: fault.DetachLinks, Scope: fault.Scope{Queue: "lq"}})
+	_, err := r.Receive(a1ctx(t), nil)
+	var le *amqp.LinkError
+	if !errors.As(err, &le) || le.RemoteErr == nil || le.RemoteErr.Condition != amqp.ErrCondDetachForced {
+		t.Fatalf("receive on a detached link: %v", err)
+	}
+	waitQueue(t, b, "lq", "requeued", func(q broker.QueueStats) bool { return q.Ready == 1 && q.Unacked == 0 })
+
+	id := enableFault(t, inj, fault.Fault{Kind: fault.WithholdCredit, Scope: fault.Scope{Queue: "starved"}})
+	snd := a1Sender(t, s, "starved", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = snd.Send(ctx, amqp.NewMessage([]byte("y")), nil)
+	cancel()
+	if err == nil {
+		t.Fatal("a send went through without credit")
+	}
+	inj.Disable(id)
+	a1Send(t, snd, "z")
+	waitQueue(t, b, "starved", "stored", func(q broker.QueueStats) bool { return q.Ready >= 1 })
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/switchyard-dev/switchyard/fake/fault"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp091"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10conn"
@@ -131,8 +132,13 @@ func (ac *a1conn) Attach(l *amqp10conn.Link) *amqp10.Error {
 // while a fault blocks publishers. Callers hold b.mu.
 func (ac *a1conn) creditLocked(lk *a1link) {
 	want := ac.l.opts.Credit
+	b := ac.b
 	if ac.sc.blockedCh != nil {
 		want = 0
+	} else if b.faults.Any(fault.WithholdCredit) {
+		if _, on := b.faults.Check(fault.WithholdCredit, ac.sc.point(lk.address)); on {
+			want = 0
+		}
 	}
 	cur := lk.l.Credit()
 	switch {
