@@ -57,6 +57,8 @@
 // part in events, counters and faults as an AMQP 0-9-1 connection would:
 // a forced close is amqp:connection:forced, a closed channel a link
 // detached with amqp:link:detach-forced, blocked publishers get no credit.
+// The router's link faults, detach-links and withhold-credit, apply to
+// AMQP 1.0 links as well.
 //
 // # Observing
 //
