@@ -49,6 +49,10 @@ type AMQP1Options struct {
 	// IdleTimeout is announced to clients, which then keep the connection
 	// alive; a client silent for longer is disconnected. 0 announces none.
 	IdleTimeout time.Duration
+	// NoAnonymous refuses SASL ANONYMOUS, so that clients must log in as
+	// one of Options.Users with SASL PLAIN. Anonymous clients use the
+	// first virtual host, or the one their open's hostname names.
+	NoAnonymous bool
 }
 
 func (o AMQP1Options) withDefaults() AMQP1Options {
@@ -290,6 +294,7 @@ func (l *amqp1Listener) serve(nc net.Conn) {
 		IdleTimeout:      l.opts.IdleTimeout,
 		HandshakeTimeout: b.opts.HandshakeTimeout,
 		Users:            users,
+		NoAnonymous:      l.opts.NoAnonymous,
 		SkipKeepalive:    ac.skipKeepalive,
 		Handler:          ac,
 		Logger:           b.log,
@@ -526,6 +531,16 @@ func (ac *a1conn) flushLocked() {
 		}
 		if sent > 0 {
 			sc.outBytes.Add(-sent)
+		}
+	}
+	sc.outMu.Lock()
+	more := len(sc.out) > 0
+	sc.outMu.Unlock()
+	if more {
+		// Bounded above: the pump takes the rest.
+		select {
+		case sc.wake <- struct{}{}:
+		default:
 		}
 	}
 	if sc.wasCongested.Load() && sc.outBytes.Load() < lowWater {

@@ -323,6 +323,15 @@ func TestAMQP1Auth(t *testing.T) {
 	if _, ok := b.Queue("other", "inother"); !ok {
 		t.Fatal("the queue is not in vhost other")
 	}
+	// Anonymous clients are welcome unless NoAnonymous says otherwise.
+	a1Dial(t, b, &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	strict := brokertest.New(t, brokertest.WithOptions(broker.Options{AMQP1Addr: "127.0.0.1:0", AMQP1: broker.AMQP1Options{NoAnonymous: true}}))
+	c, err := amqp.Dial(a1ctx(t), "amqp://"+strict.AMQP1Addr(), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	if err == nil {
+		c.Close()
+		t.Fatal("an anonymous client got in despite NoAnonymous")
+	}
+	a1Dial(t, strict, nil)
 }
 
 // TestAMQP1FaultConfirms: withheld and delayed confirms hold back the

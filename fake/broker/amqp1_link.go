@@ -69,7 +69,7 @@ func (ac *a1conn) Attach(l *amqp10conn.Link) *amqp10.Error {
 			}
 		}
 		lk.address = lk.q.name
-		if src != nil && src.Address != "" {
+		if !src.Dynamic {
 			lk.address = src.Address
 		}
 		if !ac.newChannelLocked(lk) {
