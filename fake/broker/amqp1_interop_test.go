@@ -437,7 +437,10 @@ func TestAMQP1FaultLinks(t *testing.T) {
 	waitQueue(t, b, "lq", "requeued", func(q broker.QueueStats) bool { return q.Ready == 1 && q.Unacked == 0 })
 
 	id := enableFault(t, inj, fault.Fault{Kind: fault.WithholdCredit, Scope: fault.Scope{Queue: "starved"}})
-	snd := a1Sender(t, s, "starved", nil)
+	// A new connection: go-amqp may reuse the detached link's handle
+	// before it has answered the detach.
+	_, s2 := a1Dial(t, b, nil)
+	snd := a1Sender(t, s2, "starved", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	err = snd.Send(ctx, amqp.NewMessage([]byte("y")), nil)
 	cancel()
@@ -447,4 +450,21 @@ func TestAMQP1FaultLinks(t *testing.T) {
 	inj.Disable(id)
 	a1Send(t, snd, "z")
 	waitQueue(t, b, "starved", "stored", func(q broker.QueueStats) bool { return q.Ready >= 1 })
+}
+
+// TestAMQP1SenderOutlivesQueue: a sending link whose queue is deleted
+// stores its next message in a queue made again, as a new attach would.
+func TestAMQP1SenderOutlivesQueue(t *testing.T) {
+	b := newA1Broker(t)
+	_, s := a1Dial(t, b, nil)
+	snd := a1Sender(t, s, "phoenix", nil)
+	a1Send(t, snd, "first")
+	_, ch := dialChannel(t, b)
+	if _, err := ch.QueueDelete("phoenix", false, false, false); err != nil {
+		t.Fatal(err)
+	}
+	a1Send(t, snd, "second")
+	if d := b.QueueDepth("/", "phoenix"); d != 1 {
+		t.Fatalf("depth %d after the queue came back", d)
+	}
 }

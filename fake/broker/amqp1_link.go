@@ -273,6 +273,16 @@ func (ac *a1conn) Delivery(in *amqp10conn.Incoming) {
 	}
 	n := lk.node
 	address := lk.address
+	if (n.q != nil && n.q.deleted) || (n.ex != nil && n.ex.deleted) {
+		// The node went away since the attach (deleted over AMQP 0-9-1,
+		// or a restart): find or make it again, as a new attach would.
+		var aerr *amqp10.Error
+		if n, aerr = b.resolveA1Locked(sc, address, false, now); aerr != nil {
+			reject(aerr.Condition, aerr.Description)
+			return
+		}
+		lk.node = n
+	}
 	if lk.anonymous {
 		if dm.to == "" {
 			reject(amqp10.CondInvalidField, "message without a to address on an anonymous link")
@@ -290,17 +300,9 @@ func (ac *a1conn) Delivery(in *amqp10conn.Incoming) {
 	key := address
 	switch {
 	case n.q != nil:
-		if n.q.deleted {
-			reject(amqp10.CondNotFound, "queue '"+n.q.name+"' was deleted")
-			return
-		}
 		ex = sc.vh.exchanges[""]
 		key = n.q.name
 	case n.ex != nil:
-		if n.ex.deleted {
-			reject(amqp10.CondNotFound, "exchange '"+n.ex.name+"' was deleted")
-			return
-		}
 		ex = n.ex
 		if s, _ := dm.props.Headers[a1HeaderSubject].(string); s != "" && ex.kind != kindFanout {
 			key = s
