@@ -395,6 +395,10 @@ func TestAMQP1FaultBlockPublishers(t *testing.T) {
 			t.Fatal("sends never stopped")
 		}
 	}
+	// The credit granted before the block is all a blocked sender used.
+	if d := b.QueueDepth("/", "blockq"); d > broker.DefaultAMQP1Credit {
+		t.Fatalf("%d messages stored while blocked", d)
+	}
 	inj.Disable(id)
 	waitQueue(t, b, "blockq", "sends resumed", func(q broker.QueueStats) bool { return q.Ready > 300 })
 	if err := within(t, done, "sender"); err != nil {
