@@ -541,3 +541,65 @@ func TestAMQP1CompetingConsumers(t *testing.T) {
 		t.Fatalf("got %v", got)
 	}
 }
+
+// TestAMQP1Patterns: topic and queue patterns are configurable; the
+// longer match wins.
+func TestAMQP1Patterns(t *testing.T) {
+	b := brokertest.New(t, brokertest.WithOptions(broker.Options{AMQP1Addr: "127.0.0.1:0", AMQP1: broker.AMQP1Options{
+		TopicPatterns: []string{"news"}, QueuePatterns: []string{"news/local"},
+	}}))
+	_, s := a1Dial(t, b, nil)
+	r1, r2 := a1Receiver(t, s, "news.sport", nil), a1Receiver(t, s, "news.sport", nil)
+	a1Send(t, a1Sender(t, s, "news.sport", nil), "goal")
+	for _, r := range []*amqp.Receiver{r1, r2} {
+		if m := a1Receive(t, r); string(m.GetData()) != "goal" {
+			t.Fatalf("got %q", m.GetData())
+		}
+	}
+	// Below a queue pattern longer than the topic one: a queue.
+	a1Send(t, a1Sender(t, s, "news/local/weather", nil), "rain")
+	if d := b.QueueDepth("/", "news/local/weather"); d != 1 {
+		t.Fatalf("news/local/weather depth %d", d)
+	}
+	// "broadcast" is no topic prefix here, and "newsroom" does not lie
+	// below "news": both are queues.
+	for _, addr := range []string{"broadcast.x.all", "newsroom"} {
+		a1Send(t, a1Sender(t, s, addr, nil), "q")
+		if d := b.QueueDepth("/", addr); d != 1 {
+			t.Fatalf("%s depth %d", addr, d)
+		}
+	}
+}
+
+// TestAMQP1DynamicTarget: a sending link with a dynamic target gets a
+// temporary queue of its own, and other connections cannot consume from
+// a connection's dynamic queues.
+func TestAMQP1DynamicTarget(t *testing.T) {
+	b := newA1Broker(t)
+	_, s := a1Dial(t, b, nil)
+	snd, err := s.NewSender(a1ctx(t), "", &amqp.SenderOptions{DynamicAddress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := snd.Address()
+	if _, ok := b.Queue("/", addr); !ok || addr == "" {
+		t.Fatalf("no queue for the dynamic target %q", addr)
+	}
+	a1Send(t, snd, "to-temp")
+	r := a1Receiver(t, s, addr, nil)
+	if m := a1Receive(t, r); string(m.GetData()) != "to-temp" {
+		t.Fatalf("got %q", m.GetData())
+	}
+	_, other := a1Dial(t, b, nil)
+	_, err = other.NewReceiver(a1ctx(t), addr, nil)
+	var ae *amqp.Error
+	if !errors.As(err, &ae) || ae.Condition != amqp.ErrCondResourceLocked {
+		t.Fatalf("consuming another connection's dynamic queue: %v", err)
+	}
+	if err := snd.Close(a1ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Queue("/", addr); ok {
+		t.Fatal("the dynamic target's queue outlived its link")
+	}
+}
