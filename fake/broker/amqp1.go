@@ -74,9 +74,9 @@ func (o AMQP1Options) withDefaults() AMQP1Options {
 	return o
 }
 
-// amqp1Listener is the broker's AMQP 1.0 side. Its fields other than
-// opts and raw are guarded by b.mu, except ln and acceptDone, which only
-// Start, Close and Restart touch.
+// amqp1Listener is the broker's AMQP 1.0 side. conns and stopped are
+// guarded by b.mu; ln, acceptDone and unwatch belong to Start, Close and
+// Restart; addr is set once.
 type amqp1Listener struct {
 	b          *Broker
 	opts       AMQP1Options
@@ -99,7 +99,9 @@ func (b *Broker) listenAMQP1(ctx context.Context, addr string) error {
 		b.a1 = &amqp1Listener{b: b, opts: b.opts.AMQP1.withDefaults(), conns: map[*a1conn]struct{}{}}
 	}
 	b.a1.ln = ln
-	b.a1.addr = ln.Addr().String()
+	if b.a1.addr == "" {
+		b.a1.addr = ln.Addr().String() // kept across restarts, which reuse it
+	}
 	return nil
 }
 
