@@ -126,8 +126,8 @@ func (o Options) withDefaults() Options {
 // ErrClosed is returned by operations on a closed Broker.
 var ErrClosed = errors.New("broker: closed")
 
-// Broker is a running AMQP 0-9-1 broker. Its methods are safe for
-// concurrent use.
+// Broker is a running AMQP 0-9-1 broker, also serving AMQP 1.0 when
+// Options.AMQP1Addr is set. Its methods are safe for concurrent use.
 type Broker struct {
 	opts   Options
 	log    *slog.Logger
