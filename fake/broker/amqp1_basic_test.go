@@ -603,3 +603,35 @@ func TestAMQP1DynamicTarget(t *testing.T) {
 		t.Fatal("the dynamic target's queue outlived its link")
 	}
 }
+
+// TestAMQP1TTL: a message's header ttl expires it in the queue.
+func TestAMQP1TTL(t *testing.T) {
+	b := newA1Broker(t)
+	sub := b.Subscribe()
+	_, s := a1Dial(t, b, nil)
+	msg := amqp.NewMessage([]byte("short-lived"))
+	msg.Header = &amqp.MessageHeader{TTL: 20 * time.Millisecond}
+	if err := a1Sender(t, s, "ttl", nil).Send(a1ctx(t), msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.WaitFor(a1ctx(t), func(e broker.Event) bool { return e.Type == broker.EventExpired && e.Queue == "ttl" }); err != nil {
+		t.Fatalf("no expiry: %v", err)
+	}
+	if d := b.QueueDepth("/", "ttl"); d != 0 {
+		t.Fatalf("depth %d after expiry", d)
+	}
+}
+
+// TestAMQP1SettleSecond: a receiver in receiver-settle-mode second
+// settles after the broker; the message is acknowledged once.
+func TestAMQP1SettleSecond(t *testing.T) {
+	b := newA1Broker(t)
+	_, s := a1Dial(t, b, nil)
+	a1Send(t, a1Sender(t, s, "second", nil), "x")
+	r := a1Receiver(t, s, "second", &amqp.ReceiverOptions{SettlementMode: new(amqp.ReceiverSettleModeSecond)})
+	a1Accept(t, r, a1Receive(t, r))
+	qs := waitQueue(t, b, "second", "acked", func(q broker.QueueStats) bool { return q.Acked == 1 })
+	if qs.Ready != 0 || qs.Unacked != 0 {
+		t.Fatalf("queue %+v", qs)
+	}
+}
