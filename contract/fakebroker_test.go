@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/switchyard-dev/switchyard/contract"
 	"github.com/switchyard-dev/switchyard/contract/brokerfaults"
@@ -30,6 +31,10 @@ func fakeBrokerHarnessOn(t *testing.T, b *broker.Broker, scheme string) contract
 		Kind:    contract.Broker,
 		URL:     u.Secret(),
 		Faults:  brokerfaults.New(b),
+		Config:  fastReconnect,
+		// In-process and on loopback, anything unwanted would show within
+		// well under the default 300 ms.
+		Quiet: 150 * time.Millisecond,
 		// The fake broker answers a refused login at once (AuthDelay 0).
 	}
 	switch scheme {
@@ -55,4 +60,16 @@ func TestContractRabbitFakeBroker(t *testing.T) {
 // fake broker.
 func TestContractPikaFakeBroker(t *testing.T) {
 	contract.Run(t, fakeBrokerHarness(t, "pika"))
+}
+
+// fastReconnect is oslo's configuration with reconnect delays of a tenth
+// of a second rather than seconds: the fake broker answers at once, and
+// the retry scenarios (C14-C18) count attempts, not seconds.
+func fastReconnect() *drivers.Config {
+	cfg := drivers.DefaultConfig()
+	cfg.Rabbit.RabbitRetryInterval = 100 * time.Millisecond
+	cfg.Rabbit.RabbitRetryBackoff = 100 * time.Millisecond
+	cfg.Rabbit.RabbitIntervalMax = 500 * time.Millisecond
+	cfg.Pika.HostConnectionReconnectDelay = 100 * time.Millisecond
+	return cfg
 }

@@ -24,7 +24,7 @@ var deliveryProperties = []property{
 		clause: "C16",
 		name:   "sends under random connection drops are processed at most once, and at least once when they succeed",
 		needs:  []string{tagNeedsFaults},
-		checks: 20,
+		checks: 12,
 		check:  func(t *rapid.T, w *world) { inFresh(t, w, retryProperty) },
 	},
 	{
@@ -43,13 +43,13 @@ var deliveryProperties = []property{
 	{
 		clause: "C04",
 		name:   "casts to a topic with any number of servers reach exactly one of them",
-		checks: 15,
+		checks: 10,
 		check:  func(t *rapid.T, w *world) { inFresh(t, w, distributionProperty) },
 	},
 	{
 		clause: "C25",
 		name:   "every pool gets one copy of each notification, and the listeners without a pool share one",
-		checks: 15,
+		checks: 10,
 		check:  func(t *rapid.T, w *world) { inFresh(t, w, poolProperty) },
 	},
 	{

@@ -181,6 +181,7 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	c.b.connOpened(c)
+	c.sendMethod(0, &amqp091.ConnectionOpenOk{})
 	c.b.mu.Unlock()
 	c.readLoop()
 }
@@ -364,7 +365,10 @@ func (c *conn) handshake() bool {
 		c.closeInHandshake(amqp091.ConnectionForced, "CONNECTION_FORCED - connection refused by fault injection")
 		return false
 	}
-	return c.writeNow(0, &amqp091.ConnectionOpenOk{})
+	// serve answers connection.open-ok once the connection is registered
+	// as open, so that anything that acts on open connections (a fault,
+	// ConnectionsServing) sees it by the time the client's open returns.
+	return true
 }
 
 // negotiationProblem checks connection.tune-ok as RabbitMQ does, returning
