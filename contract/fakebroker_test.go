@@ -73,3 +73,25 @@ func fastReconnect() *drivers.Config {
 	cfg.Pika.HostConnectionReconnectDelay = 100 * time.Millisecond
 	return cfg
 }
+
+// TestContractAMQP1FakeBroker runs the suite on the amqp1 driver against
+// the fake broker's AMQP 1.0 listener: a store-and-forward backend in
+// legacy addressing, as with qpidd.
+func TestContractAMQP1FakeBroker(t *testing.T) {
+	b := brokertest.New(t, brokertest.WithAMQP1())
+	contract.Run(t, contract.Harness{
+		Name:    "amqp1",
+		Backend: "fake broker",
+		Kind:    contract.Broker,
+		URL:     b.AMQP1URL(),
+		Config:  routerConfig,
+		Prefetch: func(cfg *drivers.Config, n int) {
+			cfg.AMQP.RPCServerCredit, cfg.AMQP.NotifyServerCredit = n, n
+		},
+		Python: pythonPeer(t, b.AMQP1URL()),
+		Quiet:  150 * time.Millisecond,
+		NotApplicable: map[contract.Clause]string{
+			"C17": "over AMQP 1.0 the broker creates a queue for any address, as qpidd does: nothing is unroutable, so mandatory delivery has no meaning (and the fault scenarios need 0-9-1 fault injection)",
+		},
+	})
+}

@@ -73,9 +73,13 @@ elif op == "serve":
     print("READY", flush=True)
     sys.stdin.read()
     os._exit(0)  # stdin closed: stop at once; the broker requeues nothing (requests are acked)
+if req["url"].startswith("amqp") and op != "call":
+    # The amqp driver pre-settles casts: sent only once its I/O thread has
+    # written them. A clean shutdown of the transport flushes them.
+    tr.cleanup()
 print(json.dumps(out), flush=True)
-# The message is with the broker (publisher confirms); oslo's cleanup would
-# only wait for its threads, for seconds.
+# With rabbit the message is with the broker (publisher confirms); oslo's
+# cleanup would only wait for its threads, for seconds.
 os._exit(0)
 `
 
