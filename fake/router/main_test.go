@@ -2,6 +2,8 @@ package router_test
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -10,10 +12,19 @@ import (
 
 	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/fake/routertest"
+	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	realbroker.StopShared() // the proton broker of the benchmarks' reference
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // client is one go-amqp connection with a session.
