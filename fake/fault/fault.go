@@ -73,10 +73,13 @@ const (
 	CloseAfterConfirm Kind = "close-after-confirm"
 
 	// LoseAcknowledged is a mutant: a publish is confirmed (or accepted)
-	// but never stored.
+	// but never stored. In an AMQP 1.0 router a sender's delivery is
+	// settled as accepted and the message goes to no consumer.
 	LoseAcknowledged Kind = "lose-acknowledged"
 	// DuplicateDelivery is a mutant: a message is stored twice, so it is
-	// delivered twice.
+	// delivered twice. In an AMQP 1.0 router a message is forwarded to
+	// consumers twice, as two copies of one delivery: the sender hears one
+	// outcome, once both copies have theirs.
 	DuplicateDelivery Kind = "duplicate-delivery"
 	// EarlyAck is a mutant: a publish is confirmed before it is routed, and
 	// then dropped. In an AMQP 1.0 router it settles a sender's delivery as

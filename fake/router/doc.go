@@ -55,5 +55,9 @@
 // DetachLinks (amqp:link:detach-forced), WithholdCredit,
 // WithholdDispositions, StopHeartbeats (no keepalive frames) and the
 // EarlyAck mutant, which settles senders' deliveries as accepted before any
-// consumer has them.
+// consumer has them. Two more mutants: with LoseAcknowledged the router
+// settles a sender's delivery as accepted and forwards the message to no
+// one (the event log records it as dropped); with DuplicateDelivery it
+// forwards each message twice, the sender getting one outcome once both
+// copies are settled.
 package router

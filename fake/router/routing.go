@@ -356,6 +356,16 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 		}
 	}
 
+	if r.faults.Any(fault.LoseAcknowledged) {
+		if _, on := r.faults.Check(fault.LoseAcknowledged, rc.point(address)); on {
+			// Mutant: tell the sender accepted and forward nothing.
+			in.Dispose(amqp10.Accepted{})
+			r.totals.Dropped++
+			r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "lose-acknowledged mutant"})
+			return
+		}
+	}
+
 	var t *transit
 	if !in.Settled {
 		t = &transit{dispose: in.Dispose, conn: rc.name, link: in.Link().Name(), address: address, routing: true}
@@ -363,6 +373,13 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	copies := 0
 	if n != nil {
 		copies = r.routeLocked(n, in.Payload, in.Settled, t, false)
+		if copies > 0 && r.faults.Any(fault.DuplicateDelivery) {
+			if _, on := r.faults.Check(fault.DuplicateDelivery, rc.point(address)); on {
+				// Mutant: a second copy of the same delivery, under the
+				// same transit, so the sender hears one outcome.
+				copies += r.routeLocked(n, in.Payload, in.Settled, t, false)
+			}
+		}
 	}
 	switch {
 	case copies == 0 && in.Settled:
