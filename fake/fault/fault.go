@@ -105,6 +105,13 @@ const (
 	// WithholdDispositions holds back the outcomes an AMQP 1.0
 	// intermediary owes senders until no fault of this kind remains.
 	WithholdDispositions Kind = "withhold-dispositions"
+	// Partition cuts an AMQP 1.0 router off from the peer routers of its
+	// mesh whose container-id matches Scope.Connection (Scope.Queue narrows
+	// it to addresses): the router forwards them nothing and counts none of
+	// their credit until no fault of this kind remains. It acts on the
+	// router that has it, for messages sent there: enable it on both
+	// routers to cut a link both ways.
+	Partition Kind = "partition"
 )
 
 // Kinds lists every kind, in a stable order.
@@ -113,7 +120,7 @@ var Kinds = []Kind{
 	DelayConfirms, NackPublishes, PauseDeliveries, BlockPublishers,
 	StopHeartbeats, CloseOnPublish, CloseBeforeConfirm, CloseAfterConfirm,
 	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch, Reorder,
-	DetachLinks, WithholdCredit, WithholdDispositions,
+	DetachLinks, WithholdCredit, WithholdDispositions, Partition,
 }
 
 // Valid reports whether k is one of Kinds.

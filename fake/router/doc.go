@@ -60,4 +60,13 @@
 // one (the event log records it as dropped); with DuplicateDelivery it
 // forwards each message twice, the sender getting one outcome once both
 // copies are settled.
+//
+// A Partition fault, with Point.Connection set to a peer router's
+// container-id, cuts a mesh link without closing it: the router forwards
+// nothing to that peer's subscriptions and grants senders no credit on
+// their account, so a message for an address consumed only there is
+// released (or waits for credit); copies waiting for the peer's credit are
+// released. Disabling the fault heals the link. It acts on messages sent
+// to the router that has it; for a partition both ways, enable it on both
+// routers.
 package router

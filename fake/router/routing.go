@@ -228,6 +228,9 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 func (r *Router) avail(n *node) uint32 {
 	var sum, most uint64
 	for _, c := range n.consumers {
+		if r.cutLocked(c) {
+			continue
+		}
 		cr := uint64(c.l.Credit())
 		sum += cr
 		most = max(most, cr)
@@ -461,6 +464,9 @@ func (r *Router) sendCopyLocked(c *consumer, q queued) bool {
 
 // flushBacklogLocked sends a consumer's queued copies while it has credit.
 func (r *Router) flushBacklogLocked(c *consumer) {
+	if r.cutLocked(c) {
+		return
+	}
 	for len(c.backlog) > 0 && c.l.Credit() > 0 {
 		q := c.backlog[0]
 		c.backlog[0] = queued{}
@@ -500,13 +506,23 @@ func (r *Router) forwardedLocked(c *consumer, n *node, payload []byte) {
 	}
 }
 
+// cutLocked reports whether c is a peer router's subscription that a
+// Partition fault cuts off.
+func (r *Router) cutLocked(c *consumer) bool {
+	if !c.remote || !r.faults.Any(fault.Partition) {
+		return false
+	}
+	_, on := r.faults.Check(fault.Partition, fault.Point{Queue: c.n.address, Connection: strings.TrimPrefix(c.rc.name, meshPrefix)})
+	return on
+}
+
 // order returns every consumer of n in the order to try: those with
 // credit as pick orders them, then the others, shortest backlog first.
 func (r *Router) order(n *node) []*consumer {
 	out := r.pick(n)
 	var rest []*consumer
 	for _, c := range n.consumers {
-		if c.l.Credit() == 0 {
+		if c.l.Credit() == 0 && !r.cutLocked(c) {
 			rest = append(rest, c)
 		}
 	}
@@ -522,7 +538,7 @@ func (r *Router) pick(n *node) []*consumer {
 	k := len(n.consumers)
 	for i := range k {
 		c := n.consumers[(n.rr+i)%k]
-		if c.l.Credit() > 0 {
+		if c.l.Credit() > 0 && !r.cutLocked(c) {
 			out = append(out, c)
 		}
 	}
@@ -815,6 +831,23 @@ func (r *Router) onFault(ch fault.Change) {
 					r.creditLocked(p)
 				}
 			}
+		}
+	case fault.Partition:
+		for _, n := range r.nodes {
+			if ch.On {
+				// Copies waiting for a cut-off router's credit go back to
+				// their senders as released.
+				for _, c := range n.consumers {
+					if r.cutLocked(c) {
+						backlog := c.backlog
+						c.backlog = nil
+						for _, q := range backlog {
+							r.dropCopyLocked(c, q)
+						}
+					}
+				}
+			}
+			r.nodeCreditLocked(n)
 		}
 	case fault.WithholdDispositions:
 		if ch.On {
