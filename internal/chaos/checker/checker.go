@@ -234,14 +234,14 @@ func Check(s *scenario.Scenario, rec history.Record, windows []plan.Window) Verd
 	}
 	for _, b := range inv.Latency {
 		xs := lat.of(b.Window)
-		r := Result{Invariant: fmt.Sprintf("latency p%g %s", b.Percentile, strings.ReplaceAll(b.Window, "_", " ")), Allowed: "≤ " + b.Max.String()}
+		r := Result{Invariant: fmt.Sprintf("latency p%g %s", b.Percentile, strings.ReplaceAll(b.Window, "_", " ")), Allowed: b.Allowed()}
 		if len(xs) == 0 {
 			r.Observed = "no samples"
 			r.Holds = true
 		} else {
 			p := percentile(xs, b.Percentile)
 			r.Observed = p.Round(time.Millisecond / 10).String()
-			r.Holds = p <= b.Max
+			r.Holds = b.Holds(p)
 		}
 		v.Results = append(v.Results, r)
 	}

@@ -118,7 +118,7 @@ FILE is a scenario file, or the name of a shipped scenario (see chaos list).`,
 		RunE: a.run,
 	}
 	f := c.Flags()
-	f.StringVar(&a.url, "url", "", "run against this broker (rabbit://user:pass@host:5672/) instead of the scenario's backend")
+	f.StringVar(&a.url, "url", "", "run against this broker or router (rabbit://user:pass@host:5672/, amqp://host:5672/ for driver amqp1) instead of the scenario's backend")
 	f.Uint64Var(&a.seed, "seed", 0, "seed of the schedule of operations and faults (default: the scenario's)")
 	f.StringVar(&a.reportDir, "report-dir", DefaultReportDir, "directory for the reports; each scenario gets a subdirectory")
 	f.BoolVar(&a.quiet, "quiet", false, "no progress bar")
@@ -259,6 +259,12 @@ func (a *app) runOne(ctx context.Context, s *scenario.Scenario, cfg runner.Confi
 		return false, err
 	}
 	backend := "embedded broker"
+	switch n := eff.Backend.RouterCount(); {
+	case n == 1:
+		backend = "embedded router"
+	case n > 1:
+		backend = fmt.Sprintf("mesh of %d embedded routers", n)
+	}
 	if !eff.Backend.Embedded() {
 		backend = "broker " + eff.Backend.URL
 		if u, err := maskURL(eff.Backend.URL); err == nil {

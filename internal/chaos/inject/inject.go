@@ -1,5 +1,7 @@
 // Package inject carries out a chaos run's fault timeline: broker faults
-// through the embedded broker's fault injector and Restart, TCP faults
+// through the embedded broker's fault injector and Restart, router faults
+// through every embedded router's fault injector, partitions of a router
+// mesh by closing and re-opening its inter-router links, TCP faults
 // through the proxy, connection closes through the RabbitMQ management API
 // against staging, and queue deletions through an ordinary AMQP client.
 package inject
@@ -15,6 +17,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/fake/broker"
 	"github.com/switchyard-dev/switchyard/fake/fault"
+	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/chaos/mgmt"
 	"github.com/switchyard-dev/switchyard/internal/chaos/plan"
 	"github.com/switchyard-dev/switchyard/internal/chaos/proxy"
@@ -23,10 +26,11 @@ import (
 
 // Targets are what faults act on; unused ones may be nil.
 type Targets struct {
-	Broker  *broker.Broker // the embedded broker
-	Proxy   *proxy.Proxy   // the TCP proxy in front of the broker
-	Mgmt    *mgmt.Client   // the staging broker's management API
-	AMQPURL string         // a plain amqp:// URL of the broker, not through the proxy
+	Broker  *broker.Broker   // the embedded broker
+	Routers []*router.Router // the embedded routers, meshed when several
+	Proxy   *proxy.Proxy     // the TCP proxy in front of the broker
+	Mgmt    *mgmt.Client     // the staging broker's management API
+	AMQPURL string           // a plain amqp:// URL of the broker, not through the proxy
 	VHost   string
 }
 
@@ -46,13 +50,20 @@ type Injector struct {
 	faults []scenario.Fault
 
 	mu      sync.Mutex
-	on      map[int][]fault.ID // broker faults switched on, by scenario fault
+	on      map[int][]enabled // faults switched on, by scenario fault
 	reports []Report
+}
+
+// enabled is a fault switched on in one injector; inj is nil for a
+// partition, which has nothing to switch off but links to re-open.
+type enabled struct {
+	inj *fault.Injector
+	id  fault.ID
 }
 
 // New returns an injector for the scenario's faults.
 func New(t Targets, faults []scenario.Fault) *Injector {
-	in := &Injector{t: t, faults: faults, on: map[int][]fault.ID{}}
+	in := &Injector{t: t, faults: faults, on: map[int][]enabled{}}
 	for i, f := range faults {
 		in.reports = append(in.reports, Report{Fault: i, Kind: f.Kind, Target: f.Target})
 	}
@@ -100,6 +111,8 @@ func (in *Injector) on1(ctx context.Context, i int, f scenario.Fault) (int, erro
 		return 1, in.t.Proxy.AddToxic(toxicName(i), f.Kind, f.Stream, f.Probability, f.Params)
 	case f.Kind == scenario.DeleteQueue:
 		return in.deleteQueues(ctx, f)
+	case len(in.t.Routers) > 0:
+		return in.routerOn(i, f)
 	case f.Kind == string(fault.CloseConnections) && in.t.Broker == nil:
 		if in.t.Mgmt == nil {
 			return 0, fmt.Errorf("no management API")
@@ -115,7 +128,7 @@ func (in *Injector) on1(ctx context.Context, i int, f scenario.Fault) (int, erro
 			if err != nil {
 				return 0, err
 			}
-			in.remember(i, id)
+			in.remember(i, enabled{inj, id})
 		}
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -135,14 +148,48 @@ func (in *Injector) on1(ctx context.Context, i int, f scenario.Fault) (int, erro
 		if ff.Kind.OneShot() {
 			return inj.Fired(id), nil
 		}
-		in.remember(i, id)
+		in.remember(i, enabled{inj, id})
 		return 0, nil
 	}
 }
 
-func (in *Injector) remember(i int, id fault.ID) {
+// meshConnections matches the connections routers open to each other.
+const meshConnections = "switchyard-mesh/*"
+
+// routerOn switches fault i on in every embedded router: a partition
+// closes every inter-router connection, other kinds go to the routers'
+// fault injectors.
+func (in *Injector) routerOn(i int, f scenario.Fault) (int, error) {
+	var ff fault.Fault
+	if f.Kind == scenario.Partition {
+		ff = fault.Fault{Kind: fault.CloseConnections, Scope: fault.Scope{Connection: meshConnections}}
+		in.remember(i, enabled{})
+	} else {
+		tg, err := scenario.ParseTarget(f.Target)
+		if err != nil {
+			return 0, err
+		}
+		ff = fault.Fault{Kind: fault.Kind(f.Kind), Scope: fault.Scope{Queue: tg.Queue, Connection: tg.Connection}, Probability: f.Probability}
+	}
+	acted := 0
+	for _, rt := range in.t.Routers {
+		inj := rt.Faults()
+		id, err := inj.Enable(ff)
+		if err != nil {
+			return acted, err
+		}
+		if ff.Kind.OneShot() {
+			acted += inj.Fired(id)
+		} else {
+			in.remember(i, enabled{inj, id})
+		}
+	}
+	return acted, nil
+}
+
+func (in *Injector) remember(i int, e enabled) {
 	in.mu.Lock()
-	in.on[i] = append(in.on[i], id)
+	in.on[i] = append(in.on[i], e)
 	in.mu.Unlock()
 }
 
@@ -156,15 +203,20 @@ func (in *Injector) off(ctx context.Context, i int, f scenario.Fault) (int, erro
 		return 0, in.t.Proxy.RemoveToxic(ctx, toxicName(i))
 	}
 	in.mu.Lock()
-	ids := in.on[i]
+	ons := in.on[i]
 	delete(in.on, i)
 	in.mu.Unlock()
 	acted := 0
-	if in.t.Broker != nil {
-		inj := in.t.Broker.Faults()
-		for _, id := range ids {
-			acted += inj.Fired(id)
-			inj.Disable(id)
+	for _, e := range ons {
+		if e.inj != nil {
+			acted += e.inj.Fired(e.id)
+			e.inj.Disable(e.id)
+		}
+	}
+	if f.Kind == scenario.Partition && len(ons) > 0 {
+		// The routers do not re-open lost links by themselves.
+		if err := router.Mesh(ctx, in.t.Routers...); err != nil {
+			return acted, fmt.Errorf("heal the partition: %w", err)
 		}
 	}
 	if f.Kind == scenario.Restart {

@@ -120,10 +120,13 @@ func (r *Report) WriteHTML(w io.Writer) error {
 }
 
 func brokerEvents(r *Report) map[string]int64 {
-	if r.Broker == nil {
-		return nil
+	switch {
+	case r.Broker != nil:
+		return r.Broker.Events
+	case r.Router != nil:
+		return r.Router.Events
 	}
-	return r.Broker.Events
+	return nil
 }
 
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -202,6 +205,11 @@ schedule <code>{{.R.Schedule}}</code>, started {{.R.Started}}, workload {{.R.Dur
 {{if .R.Broker}}<h2>Embedded broker</h2>
 <table><tr><th>event</th><th>count</th></tr>
 {{$ev := .R.Broker.Events}}{{range .Events}}<tr><td>{{.}}</td><td class="num">{{index $ev .}}</td></tr>
+{{end}}</table>{{end}}
+
+{{if .R.Router}}<h2>Embedded router{{if gt (len .R.Router.Totals) 1}}s ({{len .R.Router.Totals}}, meshed){{end}}</h2>
+<table><tr><th>event</th><th>count</th></tr>
+{{$ev := .R.Router.Events}}{{range .Events}}<tr><td>{{.}}</td><td class="num">{{index $ev .}}</td></tr>
 {{end}}</table>{{end}}
 
 {{if .R.Notes}}<h2>Notes</h2><ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchyard-dev/switchyard/fake/broker"
+	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/chaos/checker"
 	"github.com/switchyard-dev/switchyard/internal/chaos/runner"
 )
@@ -44,6 +45,7 @@ type Report struct {
 	Series        []checker.Second       `json:"series"`
 	Faults        []Fault                `json:"faults"`
 	Broker        *Broker                `json:"broker,omitempty"`
+	Router        *Router                `json:"router,omitempty"`
 	Notes         []string               `json:"notes,omitempty"`
 }
 
@@ -68,6 +70,13 @@ type Window struct {
 type Broker struct {
 	Totals     broker.Totals    `json:"totals"`
 	Events     map[string]int64 `json:"events"`
+	EventsLost int64            `json:"events_lost,omitempty"`
+}
+
+// Router is what the embedded routers observed.
+type Router struct {
+	Totals     []router.Totals  `json:"totals"` // one per router
+	Events     map[string]int64 `json:"events"` // over every router
 	EventsLost int64            `json:"events_lost,omitempty"`
 }
 
@@ -102,6 +111,9 @@ func Build(res *runner.Result) *Report {
 	}
 	if res.Broker != nil {
 		r.Broker = &Broker{Totals: *res.Broker, Events: res.Record.BrokerEvents, EventsLost: res.Record.BrokerEventsLost}
+	}
+	if len(res.Routers) > 0 {
+		r.Router = &Router{Totals: res.Routers, Events: res.Record.BrokerEvents, EventsLost: res.Record.BrokerEventsLost}
 	}
 	return r
 }

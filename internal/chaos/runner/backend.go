@@ -7,12 +7,14 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/switchyard-dev/switchyard/drivers"
 	"github.com/switchyard-dev/switchyard/fake/broker"
+	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/chaos/history"
 	"github.com/switchyard-dev/switchyard/internal/chaos/inject"
 	"github.com/switchyard-dev/switchyard/internal/chaos/mgmt"
@@ -24,16 +26,76 @@ import (
 // that the runner's subscription keeps up at the rates it sustains.
 const eventLogSize = 1 << 18
 
-// backend is the broker of a run and what sits in front of it.
+// backend is the broker (or routers) of a run and what sits in front of it.
 type backend struct {
-	url     string // what the drivers open: through the proxy when there is one
-	shown   string // for reports: "embedded" or the URL without password
+	url     string   // what the drivers open: through the proxy when there is one
+	urls    []string // a mesh: one URL per router, listing that router first
+	shown   string   // for reports: "embedded" or the URL without password
 	targets inject.Targets
 	b       *broker.Broker
+	routers []*router.Router
 	dir     string
 	px      *proxy.Proxy
 	stopSub context.CancelFunc
 	subDone chan struct{}
+}
+
+// urlFor is the URL the run's i-th driver opens: in a mesh, the drivers
+// take turns at which router they connect to first.
+func (be *backend) urlFor(i int) string {
+	if len(be.urls) == 0 {
+		return be.url
+	}
+	return be.urls[i%len(be.urls)]
+}
+
+// routerIdleTimeout is the idle time-out the embedded routers announce
+// when the scenario sets no heartbeat.
+const routerIdleTimeout = 4 * time.Second
+
+// startRouters starts the scenario's embedded routers, meshed when there
+// are several, and returns the first one's URL.
+func (be *backend) startRouters(ctx context.Context, s *scenario.Scenario, seed uint64) (string, error) {
+	n := s.Backend.RouterCount()
+	idle := s.Backend.Heartbeat
+	if idle == 0 {
+		idle = routerIdleTimeout
+	}
+	for i := 0; i < n; i++ {
+		rt, err := router.Start(ctx, router.Options{
+			ContainerID:  fmt.Sprintf("switchyard-chaos-router%d", i),
+			FaultSeed:    seed + uint64(i),
+			EventLogSize: eventLogSize,
+			IdleTimeout:  idle,
+		})
+		if err != nil {
+			return "", fmt.Errorf("start embedded router %d: %w", i, err)
+		}
+		be.routers = append(be.routers, rt)
+	}
+	be.targets = inject.Targets{Routers: be.routers}
+	be.shown = scenario.EmbeddedRouter
+	if n > 1 {
+		be.shown = fmt.Sprintf("%s×%d", scenario.EmbeddedRouter, n)
+		if err := router.Mesh(ctx, be.routers...); err != nil {
+			return "", fmt.Errorf("mesh the embedded routers: %w", err)
+		}
+		for i := range be.routers {
+			u, err := drivers.ParseURL(be.routers[i].URL())
+			if err != nil {
+				return "", err
+			}
+			for j := 1; j < n; j++ {
+				v, err := drivers.ParseURL(be.routers[(i+j)%n].URL())
+				if err != nil {
+					return "", err
+				}
+				u.Hosts = append(u.Hosts, v.Hosts...)
+			}
+			be.urls = append(be.urls, u.Secret())
+		}
+	}
+	return be.routers[0].URL(), nil
 }
 
 // startBackend starts the embedded broker or connects to the staging one,
@@ -47,8 +109,13 @@ func startBackend(ctx context.Context, s *scenario.Scenario, seed uint64) (*back
 		}
 	}()
 	raw := s.Backend.URL
-	if s.Backend.Embedded() {
-		opts := broker.Options{FaultSeed: seed, EventLogSize: eventLogSize, Heartbeat: s.Backend.Heartbeat}
+	if s.Backend.Router() {
+		var err error
+		if raw, err = be.startRouters(ctx, s, seed); err != nil {
+			return nil, err
+		}
+	} else if s.Backend.Embedded() {
+		opts := broker.Options{FaultSeed: seed, EventLogSize: eventLogSize, Heartbeat: s.Backend.Heartbeat, AMQP1Addr: "127.0.0.1:0"}
 		if s.Backend.Durable {
 			dir, err := os.MkdirTemp("", "chaos-broker-")
 			if err != nil {
@@ -64,27 +131,38 @@ func startBackend(ctx context.Context, s *scenario.Scenario, seed uint64) (*back
 		raw = b.URL()
 		be.shown = "embedded"
 		be.targets = inject.Targets{Broker: b, AMQPURL: b.AMQPURL(), VHost: "/"}
+		if s.Driver == scenario.AMQP1 {
+			raw = b.AMQP1URL()
+		}
 	} else {
 		u, err := drivers.ParseURL(raw)
 		if err != nil {
 			return nil, err
 		}
 		be.shown = u.String()
-		amqpURL, vhost, err := plainAMQP(u)
-		if err != nil {
-			return nil, err
+		// Against an amqp:// URL only TCP faults apply: there is nothing
+		// to manage through AMQP 0-9-1.
+		if s.Driver != scenario.AMQP1 {
+			amqpURL, vhost, err := plainAMQP(u)
+			if err != nil {
+				return nil, err
+			}
+			m, err := mgmt.ForURL(raw, s.Backend.Management)
+			if err != nil {
+				return nil, err
+			}
+			be.targets = inject.Targets{Mgmt: m, AMQPURL: amqpURL, VHost: vhost}
 		}
-		m, err := mgmt.ForURL(raw, s.Backend.Management)
-		if err != nil {
-			return nil, err
-		}
-		be.targets = inject.Targets{Mgmt: m, AMQPURL: amqpURL, VHost: vhost}
 	}
 	u, err := drivers.ParseURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	u.Scheme = s.Driver
+	if s.Driver == scenario.AMQP1 {
+		u.Scheme = "amqp"
+	} else {
+		u.Scheme = s.Driver
+	}
 	if needsProxy(s) {
 		if len(u.Hosts) == 0 {
 			u.Hosts = []drivers.TransportHost{{Hostname: "localhost"}}
@@ -137,8 +215,13 @@ func plainAMQP(u *drivers.TransportURL) (string, string, error) {
 	return au.String(), vhost, nil
 }
 
-// watch reads the embedded broker's event log into the record until stop.
+// watch reads the embedded broker's (or routers') event log into the
+// record until stop.
 func (be *backend) watch(rec *history.Recorder) {
+	if len(be.routers) > 0 {
+		be.watchRouters(rec)
+		return
+	}
 	if be.b == nil {
 		return
 	}
@@ -160,6 +243,42 @@ func (be *backend) watch(rec *history.Recorder) {
 			rec.BrokerEvent(string(ev.Type), rec.Since(ev.Time), ev.Type == broker.EventConnectionClosed)
 		}
 	}()
+}
+
+// watchRouters reads every router's event log into the record.
+func (be *backend) watchRouters(rec *history.Recorder) {
+	ctx, cancel := context.WithCancel(context.Background())
+	be.stopSub = cancel
+	be.subDone = make(chan struct{})
+	var wg sync.WaitGroup
+	for _, rt := range be.routers {
+		sub := rt.Subscribe()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ev, err := sub.Next(ctx)
+				if err == router.ErrEventsLost {
+					rec.BrokerEventsLost()
+					continue
+				}
+				if err != nil {
+					return
+				}
+				rec.BrokerEvent(string(ev.Type), rec.Since(ev.Time), ev.Type == router.EventConnectionClosed)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(be.subDone) }()
+}
+
+// routerStats returns the embedded routers' counters.
+func (be *backend) routerStats() []router.Totals {
+	var out []router.Totals
+	for _, rt := range be.routers {
+		out = append(out, rt.Totals())
+	}
+	return out
 }
 
 // brokerStats returns the embedded broker's counters, nil against staging.
@@ -185,6 +304,10 @@ func (be *backend) close() {
 		be.b.Close()
 		be.b = nil
 	}
+	for _, rt := range be.routers {
+		rt.Close()
+	}
+	be.routers = nil
 	if be.dir != "" {
 		os.RemoveAll(be.dir)
 		be.dir = ""

@@ -47,7 +47,7 @@ func (r *run) startConsumers(ctx context.Context, gi int) ([]*consumer, error) {
 					name = fmt.Sprintf("%s-%s-listener%d", g.Name, g.Consumers.Pools[pi], i)
 				}
 				c := &consumer{name: name, group: pool, gen: gi, spec: g.Consumers}
-				d, err := r.openDriver(ctx, g.Consumers.Prefetch, scenario.Notify)
+				d, err := r.openDriver(ctx, g.Consumers.Prefetch, scenario.Notify, driverName{name: name, purpose: "notification", index: len(out)})
 				if err != nil {
 					return out, err
 				}
@@ -69,7 +69,7 @@ func (r *run) startConsumers(ctx context.Context, gi int) ([]*consumer, error) {
 				group = name
 			}
 			c := &consumer{name: name, group: group, gen: gi, spec: g.Consumers}
-			d, err := r.openDriver(ctx, g.Consumers.Prefetch, g.Kind)
+			d, err := r.openDriver(ctx, g.Consumers.Prefetch, g.Kind, driverName{name: name, purpose: "rpc-server", index: i})
 			if err != nil {
 				return out, err
 			}

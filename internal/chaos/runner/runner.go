@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/switchyard-dev/switchyard/drivers"
+	_ "github.com/switchyard-dev/switchyard/drivers/amqp1"  // amqp://
 	_ "github.com/switchyard-dev/switchyard/drivers/rabbit" // rabbit:// and pika://
 	"github.com/switchyard-dev/switchyard/fake/broker"
+	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/chaos/checker"
 	"github.com/switchyard-dev/switchyard/internal/chaos/history"
 	"github.com/switchyard-dev/switchyard/internal/chaos/inject"
@@ -65,14 +67,15 @@ type Result struct {
 	Scenario    *scenario.Scenario // as run: duration and seed overrides applied
 	Seed        uint64
 	Digest      string // of the schedule; equal seeds give equal digests
-	Backend     string // "embedded" or the staging URL without password
+	Backend     string // "embedded", "embedded-router", "embedded-router×N" or the staging URL without password
 	Started     time.Time
 	WorkloadEnd time.Duration
 	End         time.Duration
 	Planned     int
 	Windows     []plan.Window
 	Faults      []inject.Report
-	Broker      *broker.Totals // embedded broker's counters; nil for staging
+	Broker      *broker.Totals  // embedded broker's counters; nil for staging and routers
+	Routers     []router.Totals // embedded routers' counters, one per router
 	Record      history.Record
 	Verdict     checker.Verdict
 	// Notes are problems that did not stop the run: faults that could not
@@ -109,8 +112,8 @@ func Effective(s *scenario.Scenario, cfg Config) (*scenario.Scenario, uint64, er
 		if err != nil {
 			return nil, 0, &InputError{Err: fmt.Errorf("--url: %w", err)}
 		}
-		if d := u.Driver(); d != "rabbit" && d != "pika" {
-			return nil, 0, &InputError{Err: fmt.Errorf("--url: must be a rabbit:// or pika:// URL, got scheme %q", u.Scheme)}
+		if !scenario.URLDriverOK(s.Driver, u.Driver()) {
+			return nil, 0, &InputError{Err: fmt.Errorf("--url: driver %s needs %s, got scheme %q", s.Driver, scenario.URLSchemes(s.Driver), u.Scheme)}
 		}
 		e.Backend = scenario.Backend{URL: cfg.URL, Management: s.Backend.Management}
 		if errs := e.StagingErrors(); len(errs) > 0 {
@@ -181,7 +184,7 @@ func Run(ctx context.Context, s *scenario.Scenario, cfg Config) (*Result, error)
 		}
 	}()
 	for gi, g := range s.Workload {
-		d, err := r.openDriver(setupCtx, 0, g.Kind)
+		d, err := r.openDriver(setupCtx, 0, g.Kind, driverName{name: g.Name + "-client", purpose: "send", index: gi + 1})
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +253,8 @@ func Run(ctx context.Context, s *scenario.Scenario, cfg Config) (*Result, error)
 	}
 	res.Faults = in.Reports()
 	res.Broker = be.brokerStats()
-	if r.nonce != "" {
+	res.Routers = be.routerStats()
+	if r.nonce != "" && s.Driver != scenario.AMQP1 {
 		deleteQueues(be.targets.AMQPURL, r.stagingQueues())
 	}
 	be.close()
@@ -373,15 +377,22 @@ func (r *run) topic(gi int) string {
 	return t
 }
 
+// driverName names a driver of the run: the amqp1 driver's container-id
+// is chaos-NAME:PURPOSE, so that fault targets such as rpc-server match
+// it as they match the rabbit driver's connection names; index picks the
+// router a driver connects to first in a mesh.
+type driverName struct {
+	name    string
+	purpose string // send, rpc-server or notification
+	index   int
+}
+
 // openDriver opens a driver with the scenario's options, and prefetch as
 // the consumer prefetch when positive.
-func (r *run) openDriver(ctx context.Context, prefetch int, kind string) (drivers.Driver, error) {
+func (r *run) openDriver(ctx context.Context, prefetch int, kind string, dn driverName) (drivers.Driver, error) {
 	cfg := drivers.DefaultConfig()
 	cfg.Default.ControlExchange = ControlExchange
-	group := "oslo_messaging_rabbit"
-	if r.s.Driver == "pika" {
-		group = "oslo_messaging_pika"
-	}
+	group := scenario.OptionGroup(r.s.Driver)
 	for _, o := range r.s.Options {
 		if err := cfg.Set(group, o.Name, o.Value); err != nil {
 			return nil, &InputError{Err: fmt.Errorf("%s:%d: options.%s: %w", r.s.File, o.Line, o.Name, err)}
@@ -390,6 +401,10 @@ func (r *run) openDriver(ctx context.Context, prefetch int, kind string) (driver
 	if prefetch > 0 {
 		var err error
 		switch {
+		case r.s.Driver == scenario.AMQP1 && kind == scenario.Notify:
+			err = cfg.Set(group, "notify_server_credit", strconv.Itoa(prefetch))
+		case r.s.Driver == scenario.AMQP1:
+			err = cfg.Set(group, "rpc_server_credit", strconv.Itoa(prefetch))
 		case r.s.Driver == "rabbit":
 			err = cfg.Set(group, "rabbit_qos_prefetch_count", strconv.Itoa(prefetch))
 		case kind == scenario.Notify:
@@ -401,7 +416,13 @@ func (r *run) openDriver(ctx context.Context, prefetch int, kind string) (driver
 			return nil, err
 		}
 	}
-	d, err := drivers.Open(ctx, r.be.url, cfg)
+	if r.s.Driver == scenario.AMQP1 && cfg.AMQP.ContainerName == "" {
+		cfg.AMQP.ContainerName = "chaos-" + dn.name + ":" + dn.purpose
+		if r.nonce != "" {
+			cfg.AMQP.ContainerName = "chaos-" + r.nonce + "-" + dn.name + ":" + dn.purpose
+		}
+	}
+	d, err := drivers.Open(ctx, r.be.urlFor(dn.index), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open the %s driver: %w", r.s.Driver, err)
 	}

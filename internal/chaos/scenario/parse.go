@@ -84,10 +84,15 @@ func (r *reader) scenario(n *yaml.Node) *Scenario {
 	s.Seed = uint64(m.integer("seed", DefaultSeed, 0, math.MaxInt64))
 	s.Duration = m.duration("duration", DefaultDuration, time.Second, MaxDuration)
 	s.Drain = m.duration("drain", DefaultDrain, 0, 10*time.Minute)
-	s.Driver = m.choice("driver", "rabbit", "rabbit", "pika")
+	s.Driver = m.choice("driver", Rabbit, Rabbit, Pika, AMQP1)
 	s.ExpectFail = m.choice("expect", "pass", "pass", "fail") == "fail"
 	if bn, ok := m.values["backend"]; ok {
-		s.Backend = r.backend(bn)
+		s.Backend = r.backend(bn, s.Driver)
+	}
+	if s.Backend.Router() && s.Driver != AMQP1 && m.has("driver") {
+		r.errorf(m.values["driver"], "driver", "%s speaks AMQP 0-9-1; the embedded router needs driver amqp1", s.Driver)
+	} else if s.Backend.Router() && s.Driver != AMQP1 {
+		r.errorf(m.values["backend"], "backend", "the embedded router speaks AMQP 1.0 only; add driver: amqp1")
 	}
 	if on, ok := m.values["options"]; ok {
 		s.Options = r.options(on, s.Driver)
@@ -103,6 +108,9 @@ func (r *reader) scenario(n *yaml.Node) *Scenario {
 	names := map[string]int{}
 	for i, it := range items {
 		g := r.generator(it, fmt.Sprintf("workload[%d]", i), i)
+		if s.Driver == AMQP1 && len(g.Consumers.Pools) > 0 {
+			r.errorf(it, fmt.Sprintf("workload[%d].listeners.pools", i), "the amqp1 driver has no notification listener pools; leave pools out")
+		}
 		if prev, dup := names[g.Name]; dup {
 			r.errorf(it, fmt.Sprintf("workload[%d].name", i), "%q is already the name of workload[%d]; names must be unique", g.Name, prev)
 		}
@@ -123,34 +131,84 @@ func (r *reader) scenario(n *yaml.Node) *Scenario {
 	return s
 }
 
-func (r *reader) backend(n *yaml.Node) Backend {
-	if n.Kind == yaml.ScalarNode {
-		if n.Value != "embedded" {
-			r.errorf(n, "backend", "must be embedded or a mapping {url: rabbit://user:pass@host:5672/}, got %q", n.Value)
-		}
-		return Backend{}
+// MaxRouters bounds backend.routers.
+const MaxRouters = 5
+
+// embeddedKind maps the scalar backend names to Backend.Kind.
+func embeddedKind(v string) (string, bool) {
+	switch v {
+	case "embedded", EmbeddedBroker:
+		return EmbeddedBroker, true
+	case EmbeddedRouter:
+		return EmbeddedRouter, true
 	}
-	m := r.mapping(n, "backend", "url", "management", "durable", "heartbeat")
+	return "", false
+}
+
+// URLDriverOK reports whether a transport URL of scheme driver (as
+// drivers.TransportURL.Driver names it) suits the scenario's driver.
+func URLDriverOK(driver, urlDriver string) bool {
+	if driver == AMQP1 {
+		return urlDriver == AMQP1
+	}
+	return urlDriver == Rabbit || urlDriver == Pika
+}
+
+// URLSchemes says which URL schemes suit driver.
+func URLSchemes(driver string) string {
+	if driver == AMQP1 {
+		return "an amqp:// URL"
+	}
+	return "a rabbit:// or pika:// URL"
+}
+
+func (r *reader) backend(n *yaml.Node, driver string) Backend {
+	if n.Kind == yaml.ScalarNode {
+		kind, ok := embeddedKind(n.Value)
+		if !ok {
+			r.errorf(n, "backend", "must be embedded-broker (or embedded), embedded-router or a mapping such as {url: rabbit://user:pass@host:5672/} or {kind: embedded-router, routers: 2}, got %q", n.Value)
+		}
+		return Backend{Kind: kind}
+	}
+	m := r.mapping(n, "backend", "kind", "routers", "url", "management", "durable", "heartbeat")
 	if m == nil {
 		return Backend{}
 	}
 	b := Backend{
+		Kind:       EmbeddedBroker,
 		URL:        m.str("url", ""),
 		Management: m.str("management", ""),
 		Durable:    m.boolean("durable", false),
 		Heartbeat:  m.duration("heartbeat", 0, time.Second, 10*time.Minute),
 	}
+	if kn, ok := m.scalar("kind"); ok {
+		if kind, ok := embeddedKind(kn.Value); ok {
+			b.Kind = kind
+		} else {
+			r.errorf(kn, "backend.kind", "must be embedded-broker, embedded or embedded-router, got %q", kn.Value)
+		}
+	}
+	if m.has("routers") {
+		b.Routers = int(m.integer("routers", 1, 1, MaxRouters))
+		if b.Kind != EmbeddedRouter {
+			r.errorf(m.values["routers"], "backend.routers", "applies only to kind embedded-router")
+		}
+	}
+	if b.Kind == EmbeddedRouter && m.has("durable") {
+		r.errorf(m.values["durable"], "backend.durable", "applies only to the embedded broker: routers store nothing")
+	}
 	if b.URL != "" {
+		b.Kind = ""
 		u, err := drivers.ParseURL(b.URL)
 		switch {
 		case err != nil:
 			r.errorf(m.values["url"], "backend.url", "%v", err)
-		case u.Driver() != "rabbit" && u.Driver() != "pika":
-			r.errorf(m.values["url"], "backend.url", "must be a rabbit:// or pika:// URL, got scheme %q", u.Scheme)
+		case !URLDriverOK(driver, u.Driver()):
+			r.errorf(m.values["url"], "backend.url", "driver %s needs %s, got scheme %q", driver, URLSchemes(driver), u.Scheme)
 		}
-		for _, k := range []string{"durable", "heartbeat"} {
+		for _, k := range []string{"kind", "routers", "durable", "heartbeat"} {
 			if m.has(k) {
-				r.errorf(m.values[k], "backend."+k, "applies only to the embedded broker, not to a backend url")
+				r.errorf(m.values[k], "backend."+k, "applies only to an embedded backend, not to a backend url")
 			}
 		}
 	} else if m.has("management") {
@@ -159,19 +217,23 @@ func (r *reader) backend(n *yaml.Node) Backend {
 	return b
 }
 
-func optionGroup(driver string) string {
-	if driver == "pika" {
+// OptionGroup is the configuration group of driver's options.
+func OptionGroup(driver string) string {
+	switch driver {
+	case Pika:
 		return "oslo_messaging_pika"
+	case AMQP1:
+		return "oslo_messaging_amqp"
 	}
 	return "oslo_messaging_rabbit"
 }
 
 func (r *reader) options(n *yaml.Node, driver string) []Option {
 	if n.Kind != yaml.MappingNode {
-		r.errorf(n, "options", "must be a mapping of [%s] option names to values, got %s", optionGroup(driver), describe(n))
+		r.errorf(n, "options", "must be a mapping of [%s] option names to values, got %s", OptionGroup(driver), describe(n))
 		return nil
 	}
-	group := optionGroup(driver)
+	group := OptionGroup(driver)
 	cfg := drivers.DefaultConfig()
 	var out []Option
 	seen := map[string]bool{}
@@ -334,8 +396,12 @@ func FaultKinds() []string {
 	for _, k := range fault.Kinds {
 		ks = append(ks, string(k))
 	}
-	ks = append(ks, Restart, DeleteQueue)
-	return append(ks, ToxicKinds...)
+	for _, k := range append([]string{Restart, DeleteQueue, Partition}, ToxicKinds...) {
+		if !contains(ks, k) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
 }
 
 // oneShot reports whether the kind acts once when it starts.
@@ -371,7 +437,7 @@ func (r *reader) fault(n *yaml.Node, path string, s *Scenario) Fault {
 		return f
 	}
 	if f.Every > 0 && !oneShot(f.Kind) {
-		r.errorf(m.values["every"], path+".every", "applies only to the one-shot kinds close-connections, close-channels and delete-queue")
+		r.errorf(m.values["every"], path+".every", "applies only to the one-shot kinds close-connections, close-channels, detach-links and delete-queue")
 	}
 	if f.Every > 0 && f.For == 0 {
 		r.errorf(m.values["every"], path+".every", "needs for: the time during which the fault repeats")
@@ -410,7 +476,39 @@ func (r *reader) fault(n *yaml.Node, path string, s *Scenario) Fault {
 	if f.Kind == Restart && s.Backend.Embedded() && m.has("probability") {
 		r.errorf(m.values["probability"], path+".probability", "does not apply to restart")
 	}
+	r.faultFits(n, m, path, f, s)
 	return f
+}
+
+// faultFits checks that the fault suits the scenario's driver and backend.
+func (r *reader) faultFits(n *yaml.Node, m *mapping, path string, f Fault, s *Scenario) {
+	kn := m.values["kind"]
+	switch {
+	case s.Driver != AMQP1 && contains(amqp10Only, f.Kind):
+		r.errorf(kn, path+".kind", "%s is an AMQP 1.0 fault; driver %s speaks AMQP 0-9-1 (use driver: amqp1)", f.Kind, s.Driver)
+	case f.Kind == Partition && s.Backend.RouterCount() < 2:
+		r.errorf(kn, path+".kind", "partition needs a mesh: backend {kind: embedded-router, routers: 2} or more")
+	case s.Backend.Router() && f.Toxic() && s.Backend.RouterCount() > 1:
+		r.errorf(kn, path+".kind", "TCP faults need a single router: the proxy stands in front of one")
+	case s.Backend.Router() && !f.Toxic() && !contains(RouterKinds, f.Kind):
+		r.errorf(kn, path+".kind", "%s is not a fault the embedded router applies; it applies %s and the TCP faults", f.Kind, strings.Join(RouterKinds, ", "))
+	case s.Backend.Embedded() && !s.Backend.Router() && f.Kind == string(fault.WithholdDispositions):
+		r.errorf(kn, path+".kind", "withhold-dispositions is a router fault; use backend embedded-router (the broker has withhold-confirms)")
+	}
+	if f.Kind == Partition {
+		if f.For == 0 {
+			r.errorf(n, path+".for", "required for partition: how long the routers stay apart")
+		}
+		if m.has("target") && f.Target != "all" {
+			r.errorf(m.values["target"], path+".target", "partition cuts every link between the routers; target must be all")
+		}
+		if m.has("probability") {
+			r.errorf(m.values["probability"], path+".probability", "does not apply to partition")
+		}
+	}
+	if s.Driver == AMQP1 && f.Target == "reply" {
+		r.errorf(m.values["target"], path+".target", "the amqp1 driver has no reply connection: its reply link shares the connection of the sender (use send)")
+	}
 }
 
 func (r *reader) toxicParams(m *mapping, kind string) map[string]int64 {
@@ -519,9 +617,28 @@ func (r *reader) percentiles(n *yaml.Node, path, window string) []LatencyBound {
 			r.errorf(k, field, "a percentile must be above 0 and below 100")
 			continue
 		}
+		if v.Kind == yaml.MappingNode {
+			bm := r.mapping(v, field, "min", "max")
+			if bm == nil {
+				continue
+			}
+			b := LatencyBound{Window: window, Percentile: p,
+				Min: bm.duration("min", 0, 0, time.Hour), Max: bm.duration("max", 0, 0, time.Hour)}
+			switch {
+			case !bm.has("min") && !bm.has("max"):
+				r.errorf(v, field, "needs min, max or both")
+			case bm.has("max") && b.Max <= 0:
+				r.errorf(bm.values["max"], field+".max", "must be a positive duration")
+			case bm.has("max") && b.Min > b.Max:
+				r.errorf(v, field, "min (%s) is larger than max (%s)", b.Min, b.Max)
+			default:
+				out = append(out, b)
+			}
+			continue
+		}
 		d, err := parseDuration(v.Value)
 		if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
-			r.errorf(v, field, "must be a positive duration such as 250ms, got %s", describe(v))
+			r.errorf(v, field, "must be a positive duration such as 250ms or a mapping {min: 100ms, max: 1s}, got %s", describe(v))
 			continue
 		}
 		out = append(out, LatencyBound{Window: window, Percentile: p, Max: d})
@@ -551,7 +668,12 @@ func (s *Scenario) StagingErrors() Errors {
 	var es Errors
 	for i, f := range s.Faults {
 		switch {
-		case f.Toxic(), f.Kind == DeleteQueue, f.Kind == string(fault.CloseConnections):
+		case f.Toxic():
+		case s.Driver == AMQP1:
+			es = append(es, &Error{File: s.File, Line: f.Line, Field: fmt.Sprintf("faults[%d].kind", i),
+				Msg: fmt.Sprintf("%s needs an embedded broker or router; against an amqp:// URL only the TCP faults (%s) work", f.Kind, strings.Join(ToxicKinds, ", "))})
+			continue
+		case f.Kind == DeleteQueue, f.Kind == string(fault.CloseConnections):
 		default:
 			es = append(es, &Error{File: s.File, Line: f.Line, Field: fmt.Sprintf("faults[%d].kind", i),
 				Msg: fmt.Sprintf("%s needs the embedded broker; against a broker URL only the TCP faults (%s), close-connections (through the management API) and delete-queue work", f.Kind, strings.Join(ToxicKinds, ", "))})
@@ -561,8 +683,8 @@ func (s *Scenario) StagingErrors() Errors {
 				Msg: "against a broker URL close-connections selects connections by name: all, a connection kind or connection:PATTERN"})
 		}
 	}
-	if s.Backend.Durable || s.Backend.Heartbeat != 0 {
-		es = append(es, &Error{File: s.File, Field: "backend", Msg: "durable and heartbeat apply only to the embedded broker"})
+	if s.Backend.Durable || s.Backend.Heartbeat != 0 || s.Backend.Routers != 0 {
+		es = append(es, &Error{File: s.File, Field: "backend", Msg: "durable, heartbeat and routers apply only to an embedded backend"})
 	}
 	return es
 }

@@ -117,7 +117,7 @@ func TestParseErrors(t *testing.T) {
 		{"no workload", "name: x\n", []string{"bad.yaml:1: workload: required: a list of at least one generator (kind: call, cast, fanout, notify)"}},
 		{"workload not a list", "name: x\nworkload: 3\n", []string{"bad.yaml:2: workload: must be a list, got \"3\""}},
 		{"bad duration", "name: x\nduration: soon\nworkload:\n  - kind: cast\n    rate: 1\n", []string{"bad.yaml:2: duration: must be a duration such as 500ms or 2s, from 1s to 1h0m0s, got \"soon\""}},
-		{"bad driver", "name: x\ndriver: amqp\nworkload:\n  - kind: cast\n    rate: 1\n", []string{"bad.yaml:2: driver: must be one of rabbit, pika, got \"amqp\""}},
+		{"bad driver", "name: x\ndriver: amqp\nworkload:\n  - kind: cast\n    rate: 1\n", []string{"bad.yaml:2: driver: must be one of rabbit, pika, amqp1, got \"amqp\""}},
 		{"bad kind", "name: x\nworkload:\n  - kind: calls\n    rate: 1\n", []string{"bad.yaml:3: workload[0].kind: must be one of call, cast, fanout, notify, got \"calls\" (did you mean \"call\"?)"}},
 		{"missing rate", "name: x\nworkload:\n  - kind: cast\n", []string{"bad.yaml:3: workload[0].rate: required"}},
 		{"negative rate", "name: x\nworkload:\n  - kind: cast\n    rate: -4\n", []string{"bad.yaml:4: workload[0].rate: must be messages per second from 0.01 to 100000, got \"-4\""}},
@@ -147,8 +147,25 @@ func TestParseErrors(t *testing.T) {
 		{"bad limit", base + "invariants:\n  lost: few\n", []string{"bad.yaml:6: invariants.lost: must be the largest allowed count (a whole number ≥ 0) or any, got \"few\""}},
 		{"bad percentile", base + "invariants:\n  latency:\n    all: {median: 1s}\n", []string{"bad.yaml:7: invariants.latency.all.median: not a percentile"}},
 		{"bad latency window", base + "invariants:\n  latency:\n    during: {p50: 1s}\n", []string{"bad.yaml:7: invariants.latency.during: unknown field \"during\"; allowed: outside_faults, during_faults, all"}},
-		{"bad backend", base + "backend: staging\n", []string{"bad.yaml:5: backend: must be embedded or a mapping {url: rabbit://user:pass@host:5672/}, got \"staging\""}},
-		{"backend url scheme", base + "backend: {url: \"amqp://h:5672\"}\n", []string{"bad.yaml:5: backend.url: must be a rabbit:// or pika:// URL"}},
+		{"bad backend", base + "backend: staging\n", []string{"bad.yaml:5: backend: must be embedded-broker (or embedded), embedded-router or a mapping", "got \"staging\""}},
+		{"backend url scheme", base + "backend: {url: \"amqp://h:5672\"}\n", []string{"bad.yaml:5: backend.url: driver rabbit needs a rabbit:// or pika:// URL"}},
+		{"amqp1 url scheme", base + "driver: amqp1\nbackend: {url: \"rabbit://h:5672\"}\n", []string{"bad.yaml:6: backend.url: driver amqp1 needs an amqp:// URL, got scheme \"rabbit\""}},
+		{"rabbit on router", base + "driver: rabbit\nbackend: embedded-router\n", []string{"bad.yaml:5: driver: rabbit speaks AMQP 0-9-1; the embedded router needs driver amqp1"}},
+		{"default driver on router", base + "backend: embedded-router\n", []string{"bad.yaml:5: backend: the embedded router speaks AMQP 1.0 only; add driver: amqp1"}},
+		{"bad backend kind", base + "backend: {kind: router}\n", []string{"bad.yaml:5: backend.kind: must be embedded-broker, embedded or embedded-router, got \"router\""}},
+		{"routers on broker", base + "backend: {kind: embedded-broker, routers: 2}\n", []string{"bad.yaml:5: backend.routers: applies only to kind embedded-router"}},
+		{"durable router", base + "driver: amqp1\nbackend: {kind: embedded-router, durable: true}\n", []string{"bad.yaml:6: backend.durable: applies only to the embedded broker"}},
+		{"0-9-1 fault on router", base + "driver: amqp1\nbackend: embedded-router\nfaults:\n  - {at: 1s, kind: close-channels}\n", []string{"bad.yaml:8: faults[0].kind: close-channels is not a fault the embedded router applies; it applies close-connections,"}},
+		{"1.0 fault with rabbit", base + "faults:\n  - {at: 1s, kind: detach-links}\n", []string{"bad.yaml:6: faults[0].kind: detach-links is an AMQP 1.0 fault; driver rabbit speaks AMQP 0-9-1"}},
+		{"dispositions on broker", base + "driver: amqp1\nfaults:\n  - {at: 1s, for: 1s, kind: withhold-dispositions}\n", []string{"bad.yaml:7: faults[0].kind: withhold-dispositions is a router fault"}},
+		{"partition without mesh", base + "driver: amqp1\nbackend: embedded-router\nfaults:\n  - {at: 1s, for: 1s, kind: partition}\n", []string{"bad.yaml:8: faults[0].kind: partition needs a mesh"}},
+		{"partition without for", base + "driver: amqp1\nbackend: {kind: embedded-router, routers: 2}\nfaults:\n  - {at: 1s, kind: partition, target: send}\n", []string{"bad.yaml:8: faults[0].for: required for partition", "bad.yaml:8: faults[0].target: partition cuts every link"}},
+		{"toxic on mesh", base + "driver: amqp1\nbackend: {kind: embedded-router, routers: 3}\nfaults:\n  - {at: 1s, for: 1s, kind: latency}\n", []string{"bad.yaml:8: faults[0].kind: TCP faults need a single router"}},
+		{"reply target with amqp1", base + "driver: amqp1\nfaults:\n  - {at: 1s, kind: close-connections, target: reply}\n", []string{"bad.yaml:7: faults[0].target: the amqp1 driver has no reply connection"}},
+		{"pools with amqp1", "name: x\ndriver: amqp1\nworkload:\n  - kind: notify\n    rate: 1\n    listeners: {pools: [a]}\n", []string{"bad.yaml:4: workload[0].listeners.pools: the amqp1 driver has no notification listener pools"}},
+		{"amqp1 option group", base + "driver: amqp1\noptions:\n  rabbit_retry_interval: 1\n", []string{"bad.yaml:7: options.rabbit_retry_interval: not an option of [oslo_messaging_amqp]"}},
+		{"latency min above max", base + "invariants:\n  latency:\n    all: {p50: {min: 2s, max: 1s}}\n", []string{"bad.yaml:7: invariants.latency.all.p50: min (2s) is larger than max (1s)"}},
+		{"latency empty bound", base + "invariants:\n  latency:\n    all: {p50: {}}\n", []string{"bad.yaml:7: invariants.latency.all.p50: needs min, max or both"}},
 		{"broker fault on staging", base + "backend: {url: \"rabbit://g:g@h:5672/\"}\nfaults:\n  - {at: 1s, for: 1s, kind: pause-deliveries}\n", []string{"bad.yaml:7: faults[0].kind: pause-deliveries needs the embedded broker"}},
 		{"bad expect", base + "expect: fails\n", []string{"bad.yaml:5: expect: must be one of pass, fail, got \"fails\" (did you mean \"fail\"?)"}},
 		{"two errors", "name: x\nseed: -1\nworkload:\n  - kind: cast\n    rate: 0\n", []string{"bad.yaml:2: seed:", "\nbad.yaml:5: workload[0].rate:"}},
@@ -205,6 +222,65 @@ func TestStagingErrors(t *testing.T) {
 	es := s.StagingErrors()
 	if len(es) != 1 || es[0].Line != 99 || !strings.Contains(es[0].Error(), "s.yaml:99: faults[3].kind: restart needs the embedded broker") {
 		t.Errorf("restart on staging: %v", es)
+	}
+}
+
+func TestParseRouterMesh(t *testing.T) {
+	s, err := Parse("m.yaml", []byte(`name: m
+driver: amqp1
+backend: {kind: embedded-router, routers: 3, heartbeat: 2s}
+options:
+  link_retry_delay: 1
+workload:
+  - {kind: call, rate: 5, servers: {count: 2, prefetch: 7}}
+faults:
+  - {at: 1s, for: 2s, kind: partition}
+  - {at: 2s, for: 2s, every: 500ms, kind: detach-links, target: rpc-server}
+  - {at: 3s, for: 1s, kind: withhold-dispositions, target: "queue:openstack.org/*"}
+invariants:
+  latency:
+    all: {p50: {min: 100ms, max: 1s}, p99: {min: 50ms}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Backend
+	if s.Driver != AMQP1 || !b.Router() || b.RouterCount() != 3 || b.Heartbeat != 2*time.Second || !b.Embedded() {
+		t.Errorf("driver %q, backend %+v", s.Driver, b)
+	}
+	if len(s.Faults) != 3 || s.Faults[0].Kind != Partition || s.Faults[1].Every != 500*time.Millisecond {
+		t.Errorf("faults: %+v", s.Faults)
+	}
+	lat := s.Invariants.Latency
+	if len(lat) != 2 || lat[0].Min != 100*time.Millisecond || lat[0].Max != time.Second || lat[1].Max != 0 {
+		t.Fatalf("latency bounds: %+v", lat)
+	}
+	if !lat[0].Holds(500*time.Millisecond) || lat[0].Holds(50*time.Millisecond) || lat[0].Holds(2*time.Second) || !lat[1].Holds(time.Hour) {
+		t.Error("LatencyBound.Holds")
+	}
+	if lat[0].Allowed() != "≥ 100ms, ≤ 1s" || lat[1].Allowed() != "≥ 50ms" {
+		t.Errorf("Allowed: %q, %q", lat[0].Allowed(), lat[1].Allowed())
+	}
+	for _, src := range []string{"backend: embedded\n", "backend: embedded-broker\n", ""} {
+		s, err := Parse("b.yaml", []byte("name: b\nworkload:\n  - {kind: cast, rate: 1}\n"+src))
+		if err != nil || s.Backend.Router() || s.Backend.RouterCount() != 0 || !s.Backend.Embedded() {
+			t.Errorf("%q: %+v, %v", src, s, err)
+		}
+	}
+	s, err = Parse("r.yaml", []byte("name: r\ndriver: amqp1\nbackend: embedded-router\nworkload:\n  - {kind: cast, rate: 1}\n"))
+	if err != nil || s.Backend.RouterCount() != 1 {
+		t.Errorf("single router: %+v, %v", s, err)
+	}
+}
+
+func TestStagingErrorsAMQP1(t *testing.T) {
+	s, err := Parse("a.yaml", []byte("name: a\ndriver: amqp1\nbackend: {url: \"amqp://h:5672/\"}\nworkload:\n  - {kind: cast, rate: 1}\nfaults:\n  - {at: 1s, for: 1s, kind: latency}\n  - {at: 1s, kind: close-connections}\n"))
+	if err == nil {
+		t.Fatalf("close-connections against an amqp:// URL accepted: %+v", s)
+	}
+	if !strings.Contains(err.Error(), "a.yaml:8: faults[1].kind: close-connections needs an embedded broker or router; against an amqp:// URL only the TCP faults") ||
+		strings.Contains(err.Error(), "faults[0]") {
+		t.Errorf("error: %v", err)
 	}
 }
 

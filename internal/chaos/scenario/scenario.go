@@ -32,7 +32,34 @@ const (
 	// DeleteQueue deletes the queues the target's queue pattern matches,
 	// through an ordinary AMQP client.
 	DeleteQueue = "delete-queue"
+	// Partition cuts every connection between the routers of an embedded
+	// mesh for For, then links them again.
+	Partition = "partition"
 )
+
+// Drivers a scenario may use.
+const (
+	Rabbit = "rabbit" // AMQP 0-9-1, oslo's rabbit driver
+	Pika   = "pika"   // AMQP 0-9-1, oslo's pika driver
+	AMQP1  = "amqp1"  // AMQP 1.0, oslo's amqp driver
+)
+
+// Embedded backend kinds.
+const (
+	EmbeddedBroker = "embedded-broker" // the fake AMQP 0-9-1 broker, with its AMQP 1.0 listener
+	EmbeddedRouter = "embedded-router" // the fake AMQP 1.0 router, or a mesh of them
+)
+
+// amqp10Only are the fault kinds that exist only in AMQP 1.0.
+var amqp10Only = []string{string(fault.DetachLinks), string(fault.WithholdCredit), string(fault.WithholdDispositions)}
+
+// RouterKinds lists the fault kinds an embedded router applies, besides
+// the TCP faults (single router only).
+var RouterKinds = []string{
+	string(fault.CloseConnections), string(fault.RefuseConnections), string(fault.DetachLinks),
+	string(fault.WithholdCredit), string(fault.WithholdDispositions), string(fault.StopHeartbeats),
+	string(fault.EarlyAck), Partition,
+}
 
 // Toxic kinds: TCP faults of the proxy between the drivers and the broker.
 const (
@@ -67,7 +94,7 @@ type Scenario struct {
 	Duration    time.Duration // how long the workload runs
 	Drain       time.Duration // longest wait for in-flight messages afterwards
 	Backend     Backend
-	Driver      string // rabbit or pika
+	Driver      string // Rabbit, Pika or AMQP1
 	ExpectFail  bool   // the scenario exists to show an invariant failing
 	Options     []Option
 	Workload    []Generator
@@ -75,23 +102,43 @@ type Scenario struct {
 	Invariants  Invariants
 }
 
-// Backend says which broker the scenario runs against.
+// Backend says which broker or router the scenario runs against.
 type Backend struct {
-	// URL is a staging broker; empty means the embedded fake broker.
+	// URL is a staging broker or router; empty means an embedded one.
 	URL string
+	// Kind is EmbeddedBroker or EmbeddedRouter when URL is empty; empty
+	// means EmbeddedBroker.
+	Kind string
+	// Routers is how many embedded routers form the mesh; 0 or 1 is a
+	// single router.
+	Routers int
 	// Management is the RabbitMQ management API base URL for staging
 	// connection closes; empty means http://<first host>:15672.
 	Management string
 	// Durable gives the embedded broker a data directory, so durable
 	// queues and persistent messages survive a restart.
 	Durable bool
-	// Heartbeat is the heartbeat interval the embedded broker proposes;
-	// zero keeps its default.
+	// Heartbeat is the heartbeat interval the embedded broker proposes,
+	// or the idle time-out the embedded routers announce; zero keeps the
+	// default.
 	Heartbeat time.Duration
 }
 
-// Embedded reports whether the scenario runs against the embedded broker.
+// Embedded reports whether the scenario runs against an embedded broker
+// or router.
 func (b Backend) Embedded() bool { return b.URL == "" }
+
+// Router reports whether the scenario runs against embedded routers.
+func (b Backend) Router() bool { return b.URL == "" && b.Kind == EmbeddedRouter }
+
+// RouterCount is how many embedded routers the backend has: 0 unless
+// Router.
+func (b Backend) RouterCount() int {
+	if !b.Router() {
+		return 0
+	}
+	return max(b.Routers, 1)
+}
 
 // Option is one [oslo_messaging_rabbit] (or [oslo_messaging_pika]) option
 // given to every driver of the run.
@@ -146,7 +193,8 @@ type Fault struct {
 	Params      map[string]int64 // toxics' attributes
 }
 
-// Broker reports whether the fault acts inside the embedded broker.
+// Broker reports whether the fault acts inside the embedded broker (or
+// router).
 func (f Fault) Broker() bool { return fault.Kind(f.Kind).Valid() || f.Kind == Restart }
 
 // Toxic reports whether the fault is a TCP fault of the proxy.
@@ -197,7 +245,24 @@ const (
 // LatencyBound bounds a percentile of call latency (or of send latency
 // where the workload has no calls) in a part of the run.
 type LatencyBound struct {
-	Window     string  // OutsideFaults, DuringFaults or AllTime
-	Percentile float64 // such as 99
-	Max        time.Duration
+	Window     string        // OutsideFaults, DuringFaults or AllTime
+	Percentile float64       // such as 99
+	Min        time.Duration // least allowed; 0: no lower bound
+	Max        time.Duration // most allowed; 0: no upper bound
+}
+
+// Allowed renders the bound as the verdict table shows it.
+func (b LatencyBound) Allowed() string {
+	switch {
+	case b.Min > 0 && b.Max > 0:
+		return "≥ " + b.Min.String() + ", ≤ " + b.Max.String()
+	case b.Min > 0:
+		return "≥ " + b.Min.String()
+	}
+	return "≤ " + b.Max.String()
+}
+
+// Holds reports whether d is within the bound.
+func (b LatencyBound) Holds(d time.Duration) bool {
+	return d >= b.Min && (b.Max <= 0 || d <= b.Max)
 }

@@ -2,22 +2,26 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/switchyard-dev/switchyard/fake/router"
+	"github.com/switchyard-dev/switchyard/fake/routermetrics"
 )
 
 // routerFlags are the router command's flags.
 type routerFlags struct {
-	listen      string
-	users       []string
-	peers       []string
-	product     string
-	containerID string
+	listen        string
+	users         []string
+	peers         []string
+	product       string
+	containerID   string
+	metricsListen string
 }
 
 // peerRetry is how often the router tries again to link to a peer that is
@@ -42,10 +46,18 @@ SIGTERM. Users are --user name:password (repeatable; SASL PLAIN; without any,
 only ANONYMOUS). --peer host:port links it to another router, started with
 --peer pointing back, to form a mesh; a peer not up yet is tried again every
 second. --product qpid-cpp makes oslo pick legacy addressing; the default,
-qpid-dispatch-router, makes it pick routable addressing.`,
+qpid-dispatch-router, makes it pick routable addressing.
+
+With --metrics-listen it also serves Prometheus metrics at /metrics on that
+address: per address its consumers, producers, credit and message counters
+(received, forwarded, settled, released), the router's totals (outcomes
+senders got, messages dropped), open connections and links, read from the
+router at each scrape, plus the process's Go runtime and process metrics.
+Like --listen, the address is used as given.`,
 		Example: `  switchyard router
   switchyard router --listen 127.0.0.1:5672 --container-id r1 --peer 127.0.0.1:5673 &
-  switchyard router --listen 127.0.0.1:5673 --container-id r2 --peer 127.0.0.1:5672`,
+  switchyard router --listen 127.0.0.1:5673 --container-id r2 --peer 127.0.0.1:5672
+  switchyard router --metrics-listen 127.0.0.1:9420`,
 		Args: argsRange(0, 0),
 		RunE: a.runE(func(cmd *cobra.Command, _ []string) error { return a.runRouter(cmd, &o) }),
 	}
@@ -55,6 +67,7 @@ qpid-dispatch-router, makes it pick routable addressing.`,
 	fs.StringArrayVar(&o.peers, "peer", nil, "host:port of another router to link to (repeatable)")
 	fs.StringVar(&o.product, "product", "", `"product" the router announces (default qpid-dispatch-router)`)
 	fs.StringVar(&o.containerID, "container-id", "", "the router's container-id; routers of a mesh need distinct ones (default switchyard-router)")
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9420 (default: none)")
 	return cmd
 }
 
@@ -78,7 +91,19 @@ func (a *app) runRouter(cmd *cobra.Command, o *routerFlags) error {
 	if err != nil {
 		return &opError{what: "start the router on " + o.listen, err: err}
 	}
+	var metrics *routermetrics.Server
+	if o.metricsListen != "" {
+		h := routermetrics.Handler(r, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		metrics, err = routermetrics.Listen(o.metricsListen, h)
+		if err != nil {
+			_ = r.Close()
+			return &opError{what: "serve metrics on " + o.metricsListen, err: err}
+		}
+	}
 	a.linef("router listening on %s (%s)", r.Addr(), r.URL())
+	if metrics != nil {
+		a.linef("router metrics on %s", metrics.URL())
+	}
 	done := make(chan struct{})
 	for _, p := range o.peers {
 		go func() {
@@ -90,7 +115,11 @@ func (a *app) runRouter(cmd *cobra.Command, o *routerFlags) error {
 	for range o.peers {
 		<-done
 	}
-	if err := r.Close(); err != nil {
+	var stopErr error
+	if metrics != nil {
+		stopErr = metrics.Close()
+	}
+	if err := errors.Join(r.Close(), stopErr); err != nil {
 		return &opError{what: "stop the router", err: err}
 	}
 	a.linef("router stopped")
