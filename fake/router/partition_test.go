@@ -32,6 +32,8 @@ func TestMeshPartition(t *testing.T) {
 			t.Fatalf("send of %q: %v", body, st)
 		}
 	}
+	// A partition from some other router leaves this link alone.
+	a.Faults().MustEnable(fault.Fault{Kind: fault.Partition, Scope: fault.Scope{Connection: "router-9"}})
 	pass("before")
 
 	id := a.Faults().MustEnable(fault.Fault{Kind: fault.Partition, Scope: fault.Scope{Connection: "router-1"}})
