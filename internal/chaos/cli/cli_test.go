@@ -95,7 +95,10 @@ func TestShippedScenariosHold(t *testing.T) {
 					t.Errorf("fault %s was not applied cleanly: %+v", f.Kind, f)
 				}
 			}
-			if r.Broker == nil || r.Broker.Events["publish"] == 0 {
+			switch n := s.Backend.RouterCount(); {
+			case n > 0 && (r.Router == nil || len(r.Router.Totals) != n || r.Router.Events["received"] == 0 || r.Broker != nil):
+				t.Errorf("want the events of %d routers and no broker: router %+v, broker %+v", n, r.Router, r.Broker)
+			case n == 0 && (r.Broker == nil || r.Broker.Events["publish"] == 0):
 				t.Errorf("no broker events observed: %+v", r.Broker)
 			}
 		})
@@ -189,7 +192,7 @@ func TestInvalidInput(t *testing.T) {
 		{"missing file", []string{"validate", filepath.Join(dir, "none.yaml")}, "no such file"},
 		{"no file", []string{"run"}, "run needs at least one scenario FILE"},
 		{"bad flag", []string{"run", "--sead", "3", bad}, "unknown flag: --sead"},
-		{"bad url", []string{"run", "--quiet", "--url", "amqp://h:5672", "--report-dir", dir, staging}, "--url: must be a rabbit:// or pika:// URL"},
+		{"bad url", []string{"run", "--quiet", "--url", "amqp://h:5672", "--report-dir", dir, staging}, "--url: driver rabbit needs a rabbit:// or pika:// URL, got scheme \"amqp\""},
 		{"broker fault against url", []string{"run", "--quiet", "--url", "rabbit://guest:guest@127.0.0.1:1/", "--report-dir", dir, staging}, staging + ":5: faults[0].kind: restart needs the embedded broker"},
 		{"list with args", []string{"list", "x"}, "list takes no arguments"},
 	}
@@ -270,5 +273,43 @@ func TestPikaDriver(t *testing.T) {
 	r := readReport(t, dir, "tiny")
 	if r.Driver != "pika" || r.Counts.Processed == 0 {
 		t.Errorf("driver %q, counts %+v", r.Driver, r.Counts)
+	}
+}
+
+// tinyAMQP1 runs the amqp1 driver against the embedded broker's AMQP 1.0
+// listener, with a fault the broker applies to AMQP 1.0 links.
+const tinyAMQP1 = `name: tiny-amqp1
+duration: 1s
+drain: 5s
+driver: amqp1
+backend: embedded-broker
+options:
+  link_retry_delay: 1
+workload:
+  - {kind: call, rate: 30, concurrency: 2, timeout: 3s, servers: {count: 2}}
+  - {kind: notify, rate: 30, listeners: {count: 1}}
+faults:
+  - {at: 300ms, kind: detach-links, target: rpc-server}
+invariants:
+  recovered: any
+`
+
+// TestAMQP1OnBroker runs the amqp1 driver against the embedded broker.
+func TestAMQP1OnBroker(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tiny-amqp1.yaml")
+	if err := os.WriteFile(file, []byte(tinyAMQP1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := chaos(t, "run", "--quiet", "--report-dir", dir, file)
+	if o.code != ExitHolds || !strings.Contains(o.stdout, "embedded broker, amqp1 driver") {
+		t.Fatalf("exit %d\n%s\n%s", o.code, o.stdout, o.stderr)
+	}
+	r := readReport(t, dir, "tiny-amqp1")
+	if r.Driver != "amqp1" || r.Counts.Processed == 0 || r.Broker == nil || r.Router != nil {
+		t.Errorf("driver %q, counts %+v, broker %v, router %v", r.Driver, r.Counts, r.Broker, r.Router)
+	}
+	if len(r.Faults) != 1 || r.Faults[0].Acted == 0 {
+		t.Errorf("detach-links acted on nothing: %+v", r.Faults)
 	}
 }

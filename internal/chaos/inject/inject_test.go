@@ -2,6 +2,7 @@ package inject
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/fake/brokertest"
 	"github.com/switchyard-dev/switchyard/fake/fault"
+	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/chaos/plan"
 	"github.com/switchyard-dev/switchyard/internal/chaos/scenario"
 )
@@ -113,5 +115,73 @@ func TestNeedsTheirTarget(t *testing.T) {
 	}
 	if rs := in.Reports(); len(rs[0].Errors) != 1 {
 		t.Errorf("the failure is not in the report: %+v", rs)
+	}
+}
+
+// TestRouterFaults: router faults go to every router of a mesh, and a
+// partition closes the links between the routers and re-opens them when
+// it ends (or when the injector stops).
+func TestRouterFaults(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var rs []*router.Router
+	for _, id := range []string{"r0", "r1"} {
+		r, err := router.Start(ctx, router.Options{ContainerID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		rs = append(rs, r)
+	}
+	if err := router.Mesh(ctx, rs...); err != nil {
+		t.Fatal(err)
+	}
+	faults := []scenario.Fault{
+		{Kind: string(fault.WithholdCredit), Target: "rpc-server"},
+		{Kind: scenario.Partition, For: time.Second},
+	}
+	in := New(Targets{Routers: rs}, faults)
+	if err := in.Do(ctx, plan.Action{Fault: 0, On: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		on := r.Faults().Enabled()
+		if len(on) != 1 || on[0].Fault.Kind != fault.WithholdCredit || on[0].Fault.Scope.Connection != "*:rpc-server" {
+			t.Errorf("router %d: enabled faults %+v", i, on)
+		}
+	}
+	if err := in.Do(ctx, plan.Action{Fault: 0, On: false}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rs {
+		if on := r.Faults().Enabled(); len(on) != 0 {
+			t.Errorf("router %d: still enabled after off: %+v", i, on)
+		}
+	}
+
+	mesh := func(typ router.EventType) func(router.Event) bool {
+		return func(ev router.Event) bool {
+			return ev.Type == typ && strings.HasPrefix(ev.Connection, "switchyard-mesh/")
+		}
+	}
+	subs := []*router.Subscription{rs[0].Subscribe(), rs[1].Subscribe()}
+	if err := in.Do(ctx, plan.Action{Fault: 1, On: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range subs {
+		if _, err := s.WaitFor(ctx, mesh(router.EventConnectionClosed)); err != nil {
+			t.Fatalf("router %d: the partition closed no mesh connection: %v", i, err)
+		}
+	}
+	// Stop ends the partition still on: the routers link up again.
+	in.Stop(ctx)
+	for i, s := range subs {
+		if _, err := s.WaitFor(ctx, mesh(router.EventConnectionOpened)); err != nil {
+			t.Fatalf("router %d: no mesh connection after the partition: %v", i, err)
+		}
+	}
+	reps := in.Reports()
+	if reps[1].Applied != 1 || reps[1].Acted != 2 || len(reps[1].Errors) != 0 {
+		t.Errorf("partition report %+v", reps[1])
 	}
 }

@@ -29,7 +29,7 @@ const eventLogSize = 1 << 18
 // backend is the broker (or routers) of a run and what sits in front of it.
 type backend struct {
 	url     string   // what the drivers open: through the proxy when there is one
-	urls    []string // a mesh: one URL per router, listing that router first
+	urls    []string // a mesh: each router's URL
 	shown   string   // for reports: "embedded" or the URL without password
 	targets inject.Targets
 	b       *broker.Broker
@@ -41,7 +41,8 @@ type backend struct {
 }
 
 // urlFor is the URL the run's i-th driver opens: in a mesh, the drivers
-// take turns at which router they connect to first.
+// take turns at the routers, each connecting to one only (given several
+// hosts, the amqp1 driver would pick one at random, as oslo does).
 func (be *backend) urlFor(i int) string {
 	if len(be.urls) == 0 {
 		return be.url
@@ -80,19 +81,8 @@ func (be *backend) startRouters(ctx context.Context, s *scenario.Scenario, seed 
 		if err := router.Mesh(ctx, be.routers...); err != nil {
 			return "", fmt.Errorf("mesh the embedded routers: %w", err)
 		}
-		for i := range be.routers {
-			u, err := drivers.ParseURL(be.routers[i].URL())
-			if err != nil {
-				return "", err
-			}
-			for j := 1; j < n; j++ {
-				v, err := drivers.ParseURL(be.routers[(i+j)%n].URL())
-				if err != nil {
-					return "", err
-				}
-				u.Hosts = append(u.Hosts, v.Hosts...)
-			}
-			be.urls = append(be.urls, u.Secret())
+		for _, rt := range be.routers {
+			be.urls = append(be.urls, rt.URL())
 		}
 	}
 	return be.routers[0].URL(), nil
