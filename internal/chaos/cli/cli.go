@@ -81,9 +81,10 @@ notifications, a timeline of faults, and invariants checked by observation
 (lost, duplicated, unexpected and recovered messages, reply correlation, call
 success rate, latency in and out of fault windows).
 
-By default each scenario runs against the embedded fake broker; --url runs it
-against a staging RabbitMQ, with network faults from an in-process proxy and
-connection closes through the management API.
+Each scenario runs against its backend: by default the embedded fake broker,
+or embedded AMQP 1.0 routers for driver amqp1. --url runs it against a
+staging RabbitMQ (or an AMQP 1.0 router for amqp1), with network faults from
+an in-process proxy and connection closes through the management API.
 
 Exit codes: 0 every invariant holds, 1 an invariant fails (or a run could not
 take place), 2 invalid flags, arguments or scenario files.`,

@@ -1,8 +1,8 @@
-// Package runner runs a chaos scenario: it starts the embedded broker (or
-// uses a staging URL, with an in-process TCP proxy when the scenario has
-// network faults), starts the workload's servers and listeners, drives the
-// planned sends, carries out the fault timeline, waits for in-flight
-// messages and hands the history to the checker.
+// Package runner runs a chaos scenario: it starts the embedded broker or
+// routers (or uses a staging URL, with an in-process TCP proxy when the
+// scenario has network faults), starts the workload's servers and
+// listeners, drives the planned sends, carries out the fault timeline,
+// waits for in-flight messages and hands the history to the checker.
 package runner
 
 import (
