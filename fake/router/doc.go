@@ -68,5 +68,11 @@
 // released (or waits for credit); copies waiting for the peer's credit are
 // released. Disabling the fault heals the link. It acts on messages sent
 // to the router that has it; for a partition both ways, enable it on both
-// routers.
+// routers. The router consults it whenever it weighs a peer's
+// subscription, so a Probability, Skip or Limit counts those
+// consultations, not messages.
+//
+// # Metrics
+//
+// Package fake/routermetrics exports Stats as Prometheus metrics.
 package router
