@@ -10,10 +10,43 @@ import (
 	amqp "github.com/Azure/go-amqp"
 
 	"github.com/switchyard-dev/switchyard/drivers"
+	fakebroker "github.com/switchyard-dev/switchyard/fake/broker"
+	"github.com/switchyard-dev/switchyard/fake/brokertest"
+	"github.com/switchyard-dev/switchyard/fake/router"
+	"github.com/switchyard-dev/switchyard/fake/routertest"
 )
 
 // The benchmarks measure the driver against plain go-amqp doing the same
-// work on the same proton broker in the same run.
+// work on the same backend in the same run, on three backends: the proton
+// example broker, Switchyard's fake broker (its AMQP 1.0 listener) and its
+// fake router.
+
+// benchBackend is a backend of the benchmarks.
+type benchBackend struct {
+	url      string
+	routable bool // the driver picks routable addressing there
+}
+
+// rawAddress is where the driver sends an anycast RPC message for topic.
+func (be benchBackend) rawAddress(topic string) string {
+	if be.routable {
+		return "openstack.org/om/rpc/anycast/openstack/" + topic
+	}
+	return "unicast.openstack." + topic
+}
+
+// onBackends runs f as a sub-benchmark on each backend.
+func onBackends(b *testing.B, f func(b *testing.B, be benchBackend)) {
+	b.Run("proton-broker", func(b *testing.B) { f(b, benchBackend{url: brokerURL(b)}) })
+	b.Run("fake-broker", func(b *testing.B) {
+		br := brokertest.New(b, brokertest.WithOptions(fakebroker.Options{EventLogSize: -1}), brokertest.WithAMQP1())
+		f(b, benchBackend{url: br.AMQP1URL()})
+	})
+	b.Run("fake-router", func(b *testing.B) {
+		r := routertest.New(b, func(o *router.Options) { o.EventLogSize = -1 })
+		f(b, benchBackend{url: r.URL(), routable: true})
+	})
+}
 
 const benchBody = `{"request": {"method": "ping", "args": {"n": 1}}, "context": {}}`
 
@@ -40,13 +73,14 @@ func drain(b *testing.B, url string, target drivers.Target) {
 }
 
 // BenchmarkRawSend: go-amqp sends one message at a time and waits for the
-// broker's accepted outcome.
-func BenchmarkRawSend(b *testing.B) {
-	url := brokerURL(b)
+// backend's accepted outcome.
+func BenchmarkRawSend(b *testing.B) { onBackends(b, benchRawSend) }
+
+func benchRawSend(b *testing.B, be benchBackend) {
 	target := drivers.Target{Topic: unique("sy_bench_raw")}
-	drain(b, url, target)
+	drain(b, be.url, target)
 	ctx := context.Background()
-	conn, err := amqp.Dial(ctx, strings.TrimSuffix(url, "/"), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
+	conn, err := amqp.Dial(ctx, strings.TrimSuffix(be.url, "/"), &amqp.ConnOptions{SASLType: amqp.SASLTypeAnonymous()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -55,8 +89,7 @@ func BenchmarkRawSend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr := "unicast.openstack." + target.Topic
-	s, err := sess.NewSender(ctx, addr, nil)
+	s, err := sess.NewSender(ctx, be.rawAddress(target.Topic), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,8 +101,8 @@ func BenchmarkRawSend(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
 }
 
-func benchCast(b *testing.B, preSettled []string) {
-	url := brokerURL(b)
+func benchCast(b *testing.B, be benchBackend, preSettled []string) {
+	url := be.url
 	cfg := fastConfig()
 	cfg.AMQP.PreSettled = preSettled
 	d := open(b, url, cfg)
@@ -86,15 +119,21 @@ func benchCast(b *testing.B, preSettled []string) {
 }
 
 // BenchmarkDriverCast: casts as oslo sends them by default, pre-settled.
-func BenchmarkDriverCast(b *testing.B) { benchCast(b, []string{"rpc-cast", "rpc-reply"}) }
+func BenchmarkDriverCast(b *testing.B) {
+	onBackends(b, func(b *testing.B, be benchBackend) { benchCast(b, be, []string{"rpc-cast", "rpc-reply"}) })
+}
 
 // BenchmarkDriverCastAcked: casts that wait for the accepted outcome, the
 // work BenchmarkRawSend does.
-func BenchmarkDriverCastAcked(b *testing.B) { benchCast(b, nil) }
+func BenchmarkDriverCastAcked(b *testing.B) {
+	onBackends(b, func(b *testing.B, be benchBackend) { benchCast(b, be, nil) })
+}
 
 // BenchmarkDriverCall: call round trips to a server on the same driver.
-func BenchmarkDriverCall(b *testing.B) {
-	d := open(b, brokerURL(b), nil)
+func BenchmarkDriverCall(b *testing.B) { onBackends(b, benchCall) }
+
+func benchCall(b *testing.B, be benchBackend) {
+	d := open(b, be.url, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	target := drivers.Target{Topic: unique("sy_bench_call"), Server: "s"}
