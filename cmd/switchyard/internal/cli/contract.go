@@ -4,18 +4,21 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/switchyard-dev/switchyard/contract"
 	"github.com/switchyard-dev/switchyard/drivers"
+	"github.com/switchyard-dev/switchyard/internal/pyoslo"
 )
 
 // contractCommand checks a deployment against the driver contract.
 func (a *app) contractCommand() *cobra.Command {
 	var (
 		driver, clauses, reportDir, kind string
-		quiet                            bool
+		quiet, python                    bool
+		authDelay                        time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "contract",
@@ -24,8 +27,9 @@ func (a *app) contractCommand() *cobra.Command {
 scenarios and properties) with the given driver against the backend of the
 transport URL, such as a staging RabbitMQ, and prints the table of clauses:
 pass, fail (with the first failure) or n.a. (with why). Clauses that need fault
-injection, which only Switchyard's fake broker and router offer, or a Python
-peer, are n.a. here. The suite declares its own uniquely named queues and
+injection, which only Switchyard's fake broker and router offer, are n.a.
+here; --python adds Python oslo.messaging 14 as the peer of the wire
+compatibility clause (C35). The suite declares its own uniquely named queues and
 exchanges and removes what it can when done.
 
 The report is also written as JSON and Markdown to --report (default
@@ -55,6 +59,16 @@ directory). The exit code is 0 when no clause failed, 1 when one did.`,
 				Config:    func() *drivers.Config { c := *s.cfg; return &c },
 				Prefetch:  prefetchSetter(u.Driver()),
 				ReportDir: reportDir,
+				AuthDelay: authDelay,
+			}
+			if !cmd.Flags().Changed("auth-delay") && u.Driver() != "rabbit" && u.Driver() != "pika" {
+				h.AuthDelay = 0
+			}
+			if python {
+				if _, err := pyoslo.Version(); err != nil {
+					return &opError{what: "find Python oslo.messaging for --python", err: err}
+				}
+				h.Python = pyoslo.Peer{URL: raw}
 			}
 			switch kind {
 			case "broker":
@@ -96,6 +110,8 @@ directory). The exit code is 0 when no clause failed, 1 when one did.`,
 	f.StringVar(&reportDir, "report", "", "directory for the JSON and Markdown clause report")
 	f.StringVar(&kind, "kind", "broker", "what the backend is: broker (stores and forwards, as RabbitMQ) or router (direct, as qpid-dispatch)")
 	f.BoolVar(&quiet, "quiet", false, "do not print the scenarios' progress to stderr")
+	f.DurationVar(&authDelay, "auth-delay", 3*time.Second, "how long the backend waits before refusing bad credentials, allowed on top of \"promptly\" (C19); RabbitMQ's default is 3s (default 3s for rabbit and pika, 0 otherwise)")
+	f.BoolVar(&python, "python", false, "check wire compatibility (C35) with Python oslo.messaging 14 on the same backend, run with /usr/bin/python3")
 	return cmd
 }
 
