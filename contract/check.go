@@ -31,6 +31,7 @@ func Check(h Harness, progress io.Writer) (*Report, error) {
 		progress = io.Discard
 	}
 	h.ExpectFail = nil
+	h.detached = true
 	r := &runner{h: h.withDefaults(), started: time.Now(), pending: map[string]*CheckResult{}}
 	opts := &godog.Options{
 		Format: "progress", Paths: []string{"."}, FS: features.FS, Tags: r.h.Tags,

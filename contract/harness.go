@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cucumber/godog"
+
 	"github.com/switchyard-dev/switchyard/drivers"
 )
 
@@ -110,6 +112,10 @@ type Harness struct {
 	// os.TempDir()/switchyard-contract. Reports of mutation checks (see
 	// ExpectFail) go to its subdirectory "mutation".
 	ReportDir string
+
+	// detached is set by Check: the suite runs outside go test, where
+	// godog's step logs would land on standard output.
+	detached bool
 }
 
 // Environment variables read by Run.
@@ -257,4 +263,12 @@ type PythonPeer interface {
 	// Serve runs a Python RPC server on target whose endpoint answers
 	// every method with its "value" argument, until stop is called.
 	Serve(ctx context.Context, target drivers.Target) (stop func() error, err error)
+}
+
+// logf logs a note about a scenario under go test; outside it (Check) the
+// note is dropped.
+func (h *Harness) logf(ctx context.Context, format string, args ...any) {
+	if !h.detached {
+		godog.Logf(ctx, format, args...)
+	}
 }

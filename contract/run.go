@@ -271,7 +271,7 @@ func (r *runner) initScenario(sc *godog.ScenarioContext) {
 		r.mu.Unlock()
 		if why := notApplicable(r.h, tags); why != "" {
 			res.Status, res.Detail = NotApplicable, why
-			godog.Logf(ctx, "n.a. on %s/%s: %s", r.h.Name, r.h.Backend, why)
+			r.h.logf(ctx, "n.a. on %s/%s: %s", r.h.Name, r.h.Backend, why)
 			return ctx, godog.ErrSkip
 		}
 		w.begin(context.Background())

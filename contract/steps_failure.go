@@ -369,7 +369,7 @@ func (w *world) sendFailsTyped() error {
 	if !isTyped(w.op.err) {
 		return fmt.Errorf("the oversized send failed with an untyped error: %v (%T)", w.op.err, w.op.err)
 	}
-	godog.Logf(w.ctx, "oversized message refused after %v: %v", w.op.took().Round(time.Millisecond), w.op.err)
+	w.h.logf(w.ctx, "oversized message refused after %v: %v", w.op.took().Round(time.Millisecond), w.op.err)
 	return nil
 }
 

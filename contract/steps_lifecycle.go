@@ -206,7 +206,7 @@ func (w *world) requeueRefusedProperly() error {
 	err := w.requeue
 	w.mu.Unlock()
 	if err != nil {
-		godog.Logf(w.ctx, "the driver does not support requeue: %v", err)
+		w.h.logf(w.ctx, "the driver does not support requeue: %v", err)
 	}
 	return nil // startListener already required nil or ErrNotImplemented
 }

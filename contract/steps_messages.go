@@ -816,7 +816,7 @@ func (w *world) poolsRefusedProperly() error {
 		return fmt.Errorf("a pool was refused with %v, want a not-implemented error", err)
 	}
 	if err != nil {
-		godog.Logf(w.ctx, "the driver does not support pools: %v", err)
+		w.h.logf(w.ctx, "the driver does not support pools: %v", err)
 	}
 	return nil
 }
