@@ -112,6 +112,14 @@ const (
 	// router that has it, for messages sent there: enable it on both
 	// routers to cut a link both ways.
 	Partition Kind = "partition"
+	// ReleaseDeliveries makes an AMQP 1.0 intermediary answer a sender's
+	// unsettled delivery with released instead of routing it, as if no
+	// consumer could take it: the sender may resend.
+	ReleaseDeliveries Kind = "release-deliveries"
+	// ModifyDeliveries makes an AMQP 1.0 intermediary answer a sender's
+	// unsettled delivery with modified (delivery-failed) instead of routing
+	// it.
+	ModifyDeliveries Kind = "modify-deliveries"
 )
 
 // Kinds lists every kind, in a stable order.
@@ -121,6 +129,7 @@ var Kinds = []Kind{
 	StopHeartbeats, CloseOnPublish, CloseBeforeConfirm, CloseAfterConfirm,
 	LoseAcknowledged, DuplicateDelivery, EarlyAck, IgnorePrefetch, Reorder,
 	DetachLinks, WithholdCredit, WithholdDispositions, Partition,
+	ReleaseDeliveries, ModifyDeliveries,
 }
 
 // Valid reports whether k is one of Kinds.

@@ -53,8 +53,9 @@
 // address and Point.Connection to the client's container-id:
 // CloseConnections (close amqp:connection:forced), RefuseConnections,
 // DetachLinks (amqp:link:detach-forced), WithholdCredit,
-// WithholdDispositions, StopHeartbeats (no keepalive frames) and the
-// EarlyAck mutant, which settles senders' deliveries as accepted before any
+// WithholdDispositions, ReleaseDeliveries and ModifyDeliveries (a sender's
+// delivery answered released, or modified with delivery-failed, instead of
+// routed), StopHeartbeats (no keepalive frames) and the EarlyAck mutant, which settles senders' deliveries as accepted before any
 // consumer has them. Two more mutants: with LoseAcknowledged the router
 // settles a sender's delivery as accepted and forwards the message to no
 // one (the event log records it as dropped); with DuplicateDelivery it

@@ -369,6 +369,26 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 		}
 	}
 
+	if !in.Settled {
+		for _, k := range []fault.Kind{fault.ReleaseDeliveries, fault.ModifyDeliveries} {
+			if !r.faults.Any(k) {
+				continue
+			}
+			if _, on := r.faults.Check(k, rc.point(address)); on {
+				// Fault: answer instead of routing, as a router with no
+				// consumer able to take the message would.
+				t := &transit{dispose: in.Dispose, conn: rc.name, link: in.Link().Name(), address: address}
+				var state amqp10.DeliveryState = amqp10.Released{}
+				if k == fault.ModifyDeliveries {
+					state = amqp10.Modified{DeliveryFailed: true}
+				}
+				r.events.add(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "fault " + string(k)})
+				r.settleLocked(t, state)
+				return
+			}
+		}
+	}
+
 	var t *transit
 	if !in.Settled {
 		t = &transit{dispose: in.Dispose, conn: rc.name, link: in.Link().Name(), address: address, routing: true}
