@@ -1,0 +1,41 @@
+package router_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/switchyard-dev/switchyard/fake/routertest"
+	"github.com/switchyard-dev/switchyard/internal/pyoslo"
+	"github.com/switchyard-dev/switchyard/internal/rpctest"
+)
+
+// TestPythonNotifierPythonListener: Python oslo.messaging 14 on both sides
+// of a notification through the router (routable addressing), for each of
+// oslo's messaging notifier drivers. A router holds nothing, so the
+// listener subscribes first.
+func TestPythonNotifierPythonListener(t *testing.T) {
+	pyoslo.Require(t)
+	r := routertest.New(t)
+	for _, driver := range []string{"messaging", "messagingv2"} {
+		t.Run(driver, func(t *testing.T) {
+			topic := rpctest.Unique("pynotify")
+			lis := pyoslo.Start(t, pyoslo.NotifyScript, "listen", r.URL(), topic, "-", "1")
+			if err := lis.WaitFor("READY", 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			waitCredit(t, r, "openstack.org/om/notify/anycast/openstack/"+topic+".info")
+			snd := pyoslo.Start(t, pyoslo.NotifyScript, "send", r.URL(), topic, driver, `{"n": 1}`)
+			if err := snd.WaitFor("SENT", 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			line, err := lis.Line(30 * time.Second)
+			if err != nil {
+				t.Fatalf("the Python listener printed nothing: %v; stderr %s", err, lis.Stderr())
+			}
+			m := pyLine(t, line)
+			if m["event_type"] != "py.event" || m["publisher_id"] != "py.host" {
+				t.Fatalf("the Python listener got %v", m)
+			}
+		})
+	}
+}
