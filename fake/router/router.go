@@ -87,6 +87,13 @@ type Options struct {
 	// DefaultDistribution applies to addresses no prefix matches; default
 	// Balanced, as in qpid-dispatch.
 	DefaultDistribution Distribution
+	// NoDynamic refuses links asking for a dynamic source or target (with
+	// amqp:not-implemented), as intermediaries without them do, such as
+	// RabbitMQ 3.10's AMQP 1.0 plugin.
+	NoDynamic bool
+	// RefuseAddresses are address prefixes the router refuses links to
+	// (with amqp:unauthorized-access), as a qpid-dispatch policy would.
+	RefuseAddresses []string
 	// Users may log in with SASL PLAIN; none means PLAIN is not offered.
 	Users []User
 	// NoAnonymous refuses SASL ANONYMOUS.

@@ -167,6 +167,16 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 		r.events.add(Event{Type: EventLinkRefused, Connection: rc.name, Link: l.Name(), Role: roleName(!l.Role()), Reason: string(cond) + ": " + desc})
 		return &amqp10.Error{Condition: cond, Description: desc}
 	}
+	if (l.Source != nil && l.Source.Dynamic || l.Target != nil && l.Target.Dynamic) && r.opts.NoDynamic {
+		return refuse(amqp10.CondNotImplemented, "dynamic sources and targets are not supported here")
+	}
+	if addr := linkAddress(l); addr != "" {
+		for _, p := range r.opts.RefuseAddresses {
+			if strings.HasPrefix(addr, p) {
+				return refuse(amqp10.CondUnauthorizedAccess, "links to "+addr+" are refused by policy")
+			}
+		}
+	}
 	if l.Role() == amqp10.RoleSender {
 		// The client receives from Source.
 		src := l.Source
@@ -883,4 +893,19 @@ func (r *Router) onFault(ch fault.Change) {
 			r.sendOutcomeLocked(t)
 		}
 	}
+}
+
+// linkAddress is the address a link attaches to: its source's for a link
+// the client receives on, its target's for one it sends on.
+func linkAddress(l *amqp10conn.Link) string {
+	if l.Role() == amqp10.RoleSender {
+		if l.Source != nil {
+			return l.Source.Address
+		}
+		return ""
+	}
+	if l.Target != nil {
+		return l.Target.Address
+	}
+	return ""
 }
