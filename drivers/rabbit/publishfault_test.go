@@ -48,8 +48,9 @@ func TestPublishAroundConnectionDrop(t *testing.T) {
 			if n := b.QueueDepth("/", "drops.info"); n != 1 {
 				t.Fatalf("queue holds %d messages after the first send, want 1", n)
 			}
-			id := b.Faults().MustEnable(fault.Fault{Kind: tc.kind, Limit: 1,
-				Scope: fault.Scope{Connection: d.(*rabbit.Driver).ConnectionName() + ":*"}})
+			conns := d.(*rabbit.Driver).ConnectionName() + ":*"
+			id := b.Faults().MustEnable(fault.Fault{Kind: tc.kind, Limit: 1, Scope: fault.Scope{Connection: conns}})
+			at := time.Now()
 			err = send()
 			var de *drivers.DeliveryError
 			switch {
@@ -60,6 +61,16 @@ func TestPublishAroundConnectionDrop(t *testing.T) {
 			}
 			if got := b.Faults().Fired(id); got != 1 {
 				t.Fatalf("the fault acted %d times, want 1", got)
+			}
+			// The drop may still be under way when a confirmed send
+			// returns; a send on the dying connection would rightly be
+			// an unknown outcome. Wait until the driver has answered the
+			// close.
+			for deadline := time.Now().Add(5 * time.Second); b.ConnectionsServing(conns, at) > 0; {
+				if time.Now().After(deadline) {
+					t.Fatal("the dropped connection is still served")
+				}
+				time.Sleep(time.Millisecond) // polling the broker with a deadline
 			}
 			if err := send(); err != nil {
 				t.Fatalf("the send after the drop failed: %v", err)
