@@ -24,7 +24,10 @@ const (
 // GeneratorKinds lists the workload kinds, in documentation order.
 var GeneratorKinds = []string{Call, Cast, Fanout, Notify}
 
-// Fault kinds that are not one of fault.Kinds.
+// Fault kinds the runner carries out itself rather than through a fake's
+// fault.Injector. Partition shares its name with fault.Partition, which
+// cuts a mesh link without closing it; the runner's kind closes the
+// inter-router connections and relinks the mesh afterwards.
 const (
 	// Restart restarts the embedded broker; For keeps it refusing
 	// connections that long after the restart.
