@@ -68,12 +68,19 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
 
-// BenchmarkRawRequestReply: amqp091-go request/reply doing the work the
-// contract asks of any driver: the server acknowledges each request before
-// answering (C29), both publishes wait for their confirms, replies are
-// matched by correlation id.
-func BenchmarkRawRequestReply(b *testing.B) {
-	url := realbroker.RabbitURL(b)
+// rawRPC is amqp091-go request/reply doing the work the contract asks of
+// any driver: the server acknowledges each request before answering (C29),
+// both publishes wait for their confirms, replies are matched by
+// correlation id.
+type rawRPC struct {
+	pub     *amqp.Channel
+	reqQ    string
+	replyQ  string
+	replies <-chan amqp.Delivery
+	n       int
+}
+
+func newRawRPC(b *testing.B, url string) *rawRPC {
 	srv := raw(b, url)
 	reqQ := unique("sy_bench_req")
 	if _, err := srv.QueueDeclare(reqQ, false, true, false, false, nil); err != nil {
@@ -87,7 +94,7 @@ func BenchmarkRawRequestReply(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	go func() {
+	go func() { // ends when raw's cleanup closes the connection
 		for del := range dels {
 			_ = del.Ack(false)
 			dc, err := srv.PublishWithDeferredConfirmWithContext(ctx, "", del.ReplyTo, false, false,
@@ -110,25 +117,62 @@ func BenchmarkRawRequestReply(b *testing.B) {
 	if err := pub.Confirm(false); err != nil {
 		b.Fatal(err)
 	}
+	return &rawRPC{pub: pub, reqQ: reqQ, replyQ: rq.Name, replies: replies}
+}
+
+// call sends one request and waits for its reply.
+func (r *rawRPC) call(b *testing.B) {
+	r.n++
+	id := strconv.Itoa(r.n)
+	dc, err := r.pub.PublishWithDeferredConfirmWithContext(context.Background(), "", r.reqQ, false, false,
+		amqp.Publishing{ContentType: "application/json", CorrelationId: id, ReplyTo: r.replyQ, Body: benchBody})
+	if err != nil || !dc.Wait() {
+		b.Fatal("request not confirmed", err)
+	}
+	for del := range r.replies {
+		if del.CorrelationId == id {
+			return
+		}
+	}
+	b.Fatal("reply consumer ended")
+}
+
+// BenchmarkRawRequestReply: rawRPC, one call at a time.
+func BenchmarkRawRequestReply(b *testing.B) {
+	r := newRawRPC(b, realbroker.RabbitURL(b))
 	var lat []time.Duration
-	i := 0
 	for b.Loop() {
-		i++
-		id := strconv.Itoa(i)
 		start := time.Now()
-		dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, "", reqQ, false, false,
-			amqp.Publishing{ContentType: "application/json", CorrelationId: id, ReplyTo: rq.Name, Body: benchBody})
-		if err != nil || !dc.Wait() {
-			b.Fatal("request not confirmed", err)
-		}
-		for r := range replies {
-			if r.CorrelationId == id {
-				break
-			}
-		}
+		r.call(b)
 		lat = append(lat, time.Since(start))
 	}
 	reportLatency(b, lat)
+}
+
+// BenchmarkCallPaired alternates one rawRPC call and one driver call on the
+// same RabbitMQ, so that both see the same machine at the same moment; it
+// reports each p50 and the driver's p50 as a multiple of raw's.
+func BenchmarkCallPaired(b *testing.B) {
+	url := realbroker.RabbitURL(b)
+	r := newRawRPC(b, url)
+	call := driverCaller(b, url)
+	var rawLat, drvLat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		r.call(b)
+		mid := time.Now()
+		call()
+		rawLat = append(rawLat, mid.Sub(start))
+		drvLat = append(drvLat, time.Since(mid))
+	}
+	slices.Sort(rawLat)
+	slices.Sort(drvLat)
+	rp50, dp50 := rawLat[len(rawLat)/2], drvLat[len(drvLat)/2]
+	b.ReportMetric(float64(rp50.Microseconds()), "raw-p50-µs")
+	b.ReportMetric(float64(dp50.Microseconds()), "driver-p50-µs")
+	b.ReportMetric(float64(dp50)/float64(rp50), "p50-ratio")
+	rp99, dp99 := rawLat[len(rawLat)*99/100], drvLat[len(drvLat)*99/100]
+	b.ReportMetric(float64(dp99)/float64(rp99), "p99-ratio")
 }
 
 // BenchmarkDriverCall: a call through the driver to a Go server.
@@ -137,27 +181,35 @@ func BenchmarkDriverCall(b *testing.B) {
 	b.Run("fake-broker", func(b *testing.B) { benchCall(b, brokertest.New(b).URL()) })
 }
 
-// benchCall measures calls through the driver to a Go server on the same
-// driver, on the backend at url.
-func benchCall(b *testing.B, url string) {
+// driverCaller starts a Go RPC server on a driver for url and returns a
+// function that makes one call to it through the same driver.
+func driverCaller(b *testing.B, url string) func() {
 	d := open(b, url, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	topic := unique("sy_bench_call")
 	l, err := d.Listen(ctx, drivers.Target{Topic: topic, Server: "s"}, drivers.Batch{Size: 1})
 	if err != nil {
+		cancel()
 		b.Fatal(err)
 	}
-	defer l.Cleanup()
 	wg := serve(ctx, nil, l, nil)
-	defer func() { cancel(); l.Stop(); wg.Wait() }()
+	b.Cleanup(func() { cancel(); l.Cleanup(); wg.Wait() })
 	msg := drivers.Message{"method": "echo", "args": map[string]any{"n": 1}}
-	var lat []time.Duration
-	for b.Loop() {
-		start := time.Now()
+	return func() {
 		if _, err := d.Send(ctx, drivers.Target{Topic: topic}, nil, msg, drivers.SendOptions{WaitForReply: true, Timeout: 10 * time.Second}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchCall measures calls through the driver to a Go server on the same
+// driver, on the backend at url.
+func benchCall(b *testing.B, url string) {
+	call := driverCaller(b, url)
+	var lat []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		call()
 		lat = append(lat, time.Since(start))
 	}
 	reportLatency(b, lat)

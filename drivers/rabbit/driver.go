@@ -241,7 +241,9 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		}
 		p, err := d.pool.get(ctx)
 		if err == nil {
-			err = p.bounded(ctx, func() error { return d.declare(p, s.exchange, s.queue, !s.declareOnReturn) })
+			if undeclared(p, s.exchange, s.queue, !s.declareOnReturn) {
+				err = p.bounded(ctx, func() error { return d.declare(p, s.exchange, s.queue, !s.declareOnReturn) })
+			}
 			if err != nil {
 				d.pool.drop(p)
 				var ae *amqp.Error
@@ -314,6 +316,12 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 			return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Err: last})
 		}
 	}
+}
+
+// undeclared reports whether declare has work to do on p's channel; the
+// common case, everything declared already, needs no bounded operation.
+func undeclared(p *publisher, e exchangeDecl, q *queueDecl, withQueue bool) bool {
+	return (e.name != "" && !p.declared["e:"+e.name]) || (withQueue && q != nil && !p.declared["q:"+q.name])
 }
 
 // declare declares an exchange (and, when withQueue, a queue) once per
