@@ -7,6 +7,7 @@
 package envelope
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -73,11 +74,13 @@ func parseVersion(v string) (major, minor, rev int, err error) {
 // Seal wraps inner, an encoded JSON message, in the 2.0 envelope:
 // {"oslo.version": "2.0", "oslo.message": "<inner as a JSON string>"}.
 func Seal(inner []byte) []byte {
-	var o Object
-	o.Set(KeyVersion, Version)
-	o.Set(KeyMessage, string(inner))
-	b, _ := MarshalJSON(&o) // strings only: cannot fail
-	return b
+	const head = `{"` + KeyVersion + `": "` + Version + `", "` + KeyMessage + `": `
+	var b bytes.Buffer
+	b.Grow(len(head) + len(inner) + len(inner)/4 + 4)
+	b.WriteString(head)
+	writeString(&b, string(inner))
+	b.WriteByte('}')
+	return b.Bytes()
 }
 
 // Open decodes a message body: it unwraps the envelope when both envelope

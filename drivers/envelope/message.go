@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,24 +61,24 @@ func (o Outgoing) Encode(version string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var obj Object
-	if err := addApp(&obj, o.Message); err != nil {
+	w := newObjectWriter(256)
+	if err := writeApp(w, o.Message); err != nil {
 		return nil, err
 	}
 	if o.MsgID != "" {
-		obj.Set(KeyMsgID, o.MsgID)
-		obj.Set(KeyReplyQueue, o.ReplyQueue)
-		obj.Set(KeyTimeout, secondsValue(o.Timeout))
+		w.member(KeyMsgID, o.MsgID)
+		w.member(KeyReplyQueue, o.ReplyQueue)
+		w.member(KeyTimeout, secondsValue(o.Timeout))
 	}
 	uid := o.UniqueID
 	if uid == "" {
 		uid = NewID()
 	}
-	obj.Set(KeyUniqueID, uid)
+	w.member(KeyUniqueID, uid)
 	for _, k := range sortedKeys(o.Context) {
-		obj.Set(ContextPrefix+k, o.Context[k])
+		w.member(ContextPrefix+k, o.Context[k])
 	}
-	inner, err := MarshalJSON(&obj)
+	inner, err := w.end()
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +98,25 @@ func AppObject(m drivers.Message) (*Object, error) {
 		return nil, err
 	}
 	return &obj, nil
+}
+
+// writeApp writes m's members in the order addApp gives them.
+func writeApp(w *objectWriter, m drivers.Message) error {
+	for _, k := range appOrder {
+		if v, ok := m[k]; ok {
+			w.member(k, v)
+		}
+	}
+	for _, k := range sortedKeys(m) {
+		if slices.Contains(appOrder, k) {
+			continue
+		}
+		if strings.HasPrefix(k, "_") {
+			return fmt.Errorf("message key %q is reserved: oslo uses keys starting with \"_\" for its own fields", k)
+		}
+		w.member(k, m[k])
+	}
+	return nil
 }
 
 func addApp(obj *Object, m drivers.Message) error {
@@ -155,7 +175,9 @@ func Decode(body []byte) (*Incoming, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Incoming{Message: drivers.Message{}, Context: drivers.Context{}, Wrapped: wrapped}
+	// The decoded object becomes the message once oslo's own keys are
+	// taken out of it.
+	in := &Incoming{Message: m, Context: drivers.Context{}, Wrapped: wrapped}
 	for k, v := range m {
 		switch {
 		case strings.HasPrefix(k, ContextPrefix):
@@ -169,11 +191,12 @@ func Decode(body []byte) (*Incoming, error) {
 		case k == KeyTimeout:
 			in.Timeout, err = optSeconds(k, v)
 		default:
-			in.Message[k] = v
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
+		delete(m, k)
 	}
 	return in, nil
 }
@@ -238,26 +261,26 @@ func Heartbeat(msgID string) Reply {
 // {"result", "failure", "ending", "_msg_id", "_unique_id"}, the failure as
 // a serialized exception string.
 func (r Reply) Encode() ([]byte, error) {
-	var obj Object
-	obj.Set("result", r.Result)
+	w := newObjectWriter(192)
 	if r.Failure != nil {
 		f, err := SerializeFailure(r.Failure)
 		if err != nil {
 			return nil, err
 		}
-		obj.Set("result", nil)
-		obj.Set("failure", f)
+		w.member("result", nil)
+		w.member("failure", f)
 	} else {
-		obj.Set("failure", nil)
+		w.member("result", r.Result)
+		w.member("failure", nil)
 	}
-	obj.Set("ending", r.Ending)
-	obj.Set(KeyMsgID, r.MsgID)
+	w.member("ending", r.Ending)
+	w.member(KeyMsgID, r.MsgID)
 	uid := r.UniqueID
 	if uid == "" {
 		uid = NewID()
 	}
-	obj.Set(KeyUniqueID, uid)
-	inner, err := MarshalJSON(&obj)
+	w.member(KeyUniqueID, uid)
+	inner, err := w.end()
 	if err != nil {
 		return nil, err
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sort"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/switchyard-dev/switchyard/drivers"
 )
 
 // MarshalJSON encodes v as Python's json.dumps does with its defaults, which
@@ -19,6 +21,7 @@ import (
 // converted through encoding/json.
 func MarshalJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(128)
 	if err := encodeValue(&b, v, 0); err != nil {
 		return nil, err
 	}
@@ -29,19 +32,8 @@ func MarshalJSON(v any) ([]byte, error) {
 // json.Number (so integers keep every digit). Python's NaN, Infinity and
 // -Infinity literals are not accepted, as JSON forbids them.
 func UnmarshalJSON(data []byte) (any, error) {
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		return nil, err
-	}
-	if d.More() {
-		return nil, fmt.Errorf("unexpected data after the JSON value at offset %d", d.InputOffset())
-	}
-	if _, err := d.Token(); err == nil {
-		return nil, fmt.Errorf("unexpected data after the JSON value")
-	}
-	return v, nil
+	r := jsonReader{data: data}
+	return r.document()
 }
 
 // Object is a JSON object whose keys are written in the order given, the
@@ -119,12 +111,11 @@ func encodeValue(b *bytes.Buffer, v any, depth int) error {
 		}
 		b.WriteByte(']')
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return writeObject(b, keys, func(k string) any { return x[k] }, depth)
+		return writeMap(b, x, depth)
+	case drivers.Message:
+		return writeMap(b, x, depth)
+	case drivers.Context:
+		return writeMap(b, x, depth)
 	case *Object:
 		return writeObject(b, x.Keys, func(k string) any { return x.Values[k] }, depth)
 	default:
@@ -170,6 +161,70 @@ func encodeOther(b *bytes.Buffer, v any, depth int) error {
 		return err
 	}
 	return encodeValue(b, generic, depth)
+}
+
+// writeMap writes m with its keys sorted.
+func writeMap(b *bytes.Buffer, m map[string]any, depth int) error {
+	var small [16]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeString(b, k)
+		b.WriteString(": ")
+		if err := encodeValue(b, m[k], depth+1); err != nil {
+			return err
+		}
+	}
+	b.WriteByte('}')
+	return nil
+}
+
+// objectWriter writes one JSON object member by member, in the order
+// given, without building an Object first; the first error sticks.
+type objectWriter struct {
+	b   bytes.Buffer
+	n   int
+	err error
+}
+
+func newObjectWriter(size int) *objectWriter {
+	w := &objectWriter{}
+	w.b.Grow(size)
+	return w
+}
+
+func (w *objectWriter) member(key string, v any) {
+	if w.err != nil {
+		return
+	}
+	if w.n == 0 {
+		w.b.WriteByte('{')
+	} else {
+		w.b.WriteString(", ")
+	}
+	w.n++
+	writeString(&w.b, key)
+	w.b.WriteString(": ")
+	w.err = encodeValue(&w.b, v, 1)
+}
+
+// end closes the object and returns its text.
+func (w *objectWriter) end() ([]byte, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
+	if w.n == 0 {
+		w.b.WriteByte('{')
+	}
+	w.b.WriteByte('}')
+	return w.b.Bytes(), nil
 }
 
 func writeObject(b *bytes.Buffer, keys []string, get func(string) any, depth int) error {
