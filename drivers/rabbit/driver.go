@@ -75,6 +75,7 @@ func Open(_ context.Context, u *drivers.TransportURL, cfg *drivers.Config) (driv
 	}
 	return newDriver(cfg, conn, rabbitDialect{topology: topo, conn: conn}, poolLimits{
 		maxIdle: o.RPCConnPoolSize, maxTotal: o.RPCConnPoolSize, minKeep: o.ConnPoolMinSize, stale: o.ConnPoolTTL,
+		multiplex: true,
 	}), nil
 }
 
@@ -106,9 +107,7 @@ func (d *Driver) dialPublisher(ctx context.Context) (*publisher, error) {
 		conn.Close()
 		return nil, err
 	}
-	p := &publisher{conn: conn, ch: ch, returns: make(chan amqp.Return, 4), created: time.Now(), lastUsed: time.Now(), declared: map[string]bool{}}
-	ch.NotifyReturn(p.returns)
-	return p, nil
+	return newPublisher(conn, ch, d.goLoop), nil
 }
 
 // goLoop runs f as one of the driver's goroutines, waited for by Close.
@@ -254,38 +253,26 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 		}
 		if err == nil {
 			var oc outcome
-			oc, err = p.publish(ctx, s.exchange.name, s.key, s.mandatory, s.msg)
+			oc, err = d.send(ctx, p, s)
 			switch oc {
 			case confirmed:
-				d.pool.put(p)
 				return nil
 			case returned:
 				if s.declareOnReturn && s.queue != nil {
 					// pika: declare the queue the message had no route to,
 					// then try again within the retry budget.
-					err = p.bounded(ctx, func() error { return d.declare(p, s.exchange, s.queue, true) })
-					if err != nil {
-						d.pool.drop(p)
+					if derr := d.declareNow(ctx, s.exchange, *s.queue); derr != nil {
+						err = derr
 					} else {
-						d.pool.put(p)
 						err = fmt.Errorf("no queue bound for %s; declared it", address)
 					}
 					break
 				}
-				d.pool.put(p)
 				return &drivers.DeliveryError{Address: address, Attempts: attempt, Undeliverable: true, Err: err}
 			case ambiguous:
-				d.pool.drop(p)
 				return &drivers.DeliveryError{Address: address, Attempts: attempt, Ambiguous: true, Err: err}
 			case interrupted:
-				d.pool.drop(p)
 				return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Ambiguous: true, Err: err})
-			case refused:
-				if p.broken() {
-					d.pool.drop(p)
-				} else {
-					d.pool.put(p)
-				}
 			}
 		}
 		if errors.Is(err, errPoolClosed) {
@@ -316,6 +303,52 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 			return errors.Join(ctx.Err(), &drivers.DeliveryError{Address: address, Attempts: attempt, Err: last})
 		}
 	}
+}
+
+// send writes s on p, gives p back to the pool (at once when the pool
+// multiplexes, after the confirm otherwise; closed when it failed or, when
+// not multiplexing, when the wait was abandoned) and waits for the
+// confirm.
+func (d *Driver) send(ctx context.Context, p *publisher, s publishSpec) (outcome, error) {
+	w, oc, err := p.write(ctx, s.exchange.name, s.key, s.mandatory, s.msg)
+	if err != nil {
+		if oc == ambiguous || p.broken() {
+			d.pool.drop(p)
+		} else {
+			d.pool.put(p)
+		}
+		return oc, err
+	}
+	if d.pool.lim.multiplex {
+		d.pool.put(p)
+		// A publisher that fails from now on is dropped by the pool
+		// when next taken.
+		return w.wait(ctx)
+	}
+	oc, err = w.wait(ctx)
+	switch {
+	case oc == ambiguous || oc == interrupted || p.broken():
+		d.pool.drop(p)
+	default:
+		d.pool.put(p)
+	}
+	return oc, err
+}
+
+// declareNow declares q (and e) on a pooled publisher, even if this
+// publisher declared it before: the queue may have gone since.
+func (d *Driver) declareNow(ctx context.Context, e exchangeDecl, q queueDecl) error {
+	p, err := d.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	delete(p.declared, "q:"+q.name)
+	if err := p.bounded(ctx, func() error { return d.declare(p, e, &q, true) }); err != nil {
+		d.pool.drop(p)
+		return err
+	}
+	d.pool.put(p)
+	return nil
 }
 
 // undeclared reports whether declare has work to do on p's channel; the

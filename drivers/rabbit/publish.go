@@ -1,25 +1,51 @@
 package rabbit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// publisher is one send connection with one channel in confirm mode. It is
-// used by one send at a time, so a basic.return that arrives during a
-// publish belongs to that publish.
+// publisher is one send connection with one channel in confirm mode. A
+// send has it to itself while it declares and writes its message; with a
+// multiplexing pool (poolLimits.multiplex) it goes back to the pool right
+// after the write, and many sends wait for their confirms on the one
+// channel. Otherwise it is held until the confirm.
 type publisher struct {
 	conn     *amqp.Connection
 	ch       *amqp.Channel
-	returns  chan amqp.Return
 	created  time.Time
-	lastUsed time.Time
-	declared map[string]bool // exchanges and queues declared on this channel
+	lastUsed time.Time       // while checked out only
+	declared map[string]bool // exchanges and queues declared on this channel; while checked out only
+	// background runs the wait of an abandoned mandatory send (the
+	// driver's goLoop, so that Close waits for it).
+	background func(func())
+
+	// returns receives basic.return from amqp091-go's reader, which blocks
+	// when it is full: tokens (one per mandatory send written and not yet
+	// confirmed, as many as returns holds) keep it from filling.
+	returns chan amqp.Return
+	tokens  chan struct{}
+	rmu     sync.Mutex
+	waiting []*returnSlot // mandatory sends written and not yet confirmed, oldest first
+}
+
+// maxMandatoryInFlight bounds the mandatory sends waiting for their
+// confirms on one publisher.
+const maxMandatoryInFlight = 64
+
+func newPublisher(conn *amqp.Connection, ch *amqp.Channel, background func(func())) *publisher {
+	now := time.Now()
+	p := &publisher{conn: conn, ch: ch, created: now, lastUsed: now, declared: map[string]bool{}, background: background,
+		returns: make(chan amqp.Return, maxMandatoryInFlight), tokens: make(chan struct{}, maxMandatoryInFlight)}
+	ch.NotifyReturn(p.returns)
+	return p
 }
 
 func (p *publisher) broken() bool { return p.conn.IsClosed() || p.ch.IsClosed() }
@@ -42,6 +68,55 @@ func (p *publisher) bounded(ctx context.Context, op func() error) error {
 	}
 }
 
+// returnSlot is a mandatory send waiting for its confirm; a basic.return
+// with its exchange, routing key and body is its own. Two identical
+// messages to one address in flight at once cannot be told apart: the
+// older takes the first return.
+type returnSlot struct {
+	exchange, key string
+	body          []byte
+	ret           *amqp.Return
+}
+
+// collectReturns hands the returns amqp091-go has delivered to their
+// sends. RabbitMQ sends a message's basic.return before its basic.ack, and
+// amqp091-go delivers the return before it resolves the confirm, so a send
+// that sees its confirm and then collects finds its return if it has one.
+func (p *publisher) collectReturns() {
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	for {
+		select {
+		case r, ok := <-p.returns:
+			if !ok {
+				return // amqp091-go closes it when the connection drops
+			}
+			for _, w := range p.waiting {
+				if w.ret == nil && w.exchange == r.Exchange && w.key == r.RoutingKey && bytes.Equal(w.body, r.Body) {
+					w.ret = &r
+					break
+				}
+			}
+		default:
+			return
+		}
+	}
+}
+
+// settle forgets a mandatory send and gives back its token; nil is a send
+// that was not mandatory.
+func (p *publisher) settle(slot *returnSlot) *amqp.Return {
+	if slot == nil {
+		return nil
+	}
+	p.rmu.Lock()
+	p.waiting = slices.DeleteFunc(p.waiting, func(w *returnSlot) bool { return w == slot })
+	ret := slot.ret
+	p.rmu.Unlock()
+	<-p.tokens
+	return ret
+}
+
 // outcome of one publish attempt.
 type outcome int
 
@@ -53,31 +128,62 @@ const (
 	interrupted                // the context ended while waiting for the confirm
 )
 
-// publish sends one message and waits for its confirm.
-func (p *publisher) publish(ctx context.Context, exchange, key string, mandatory bool, msg amqp.Publishing) (outcome, error) {
+// sent is a message written and waiting for its confirm.
+type sent struct {
+	p    *publisher
+	dc   *amqp.DeferredConfirmation
+	slot *returnSlot
+}
+
+// write publishes one message; the caller must have p checked out.
+// Without an error, the returned sent waits for the confirm.
+func (p *publisher) write(ctx context.Context, exchange, key string, mandatory bool, msg amqp.Publishing) (*sent, outcome, error) {
 	p.lastUsed = time.Now()
-	for drained := false; !drained; {
+	p.collectReturns() // those of abandoned sends, so the reader never blocks
+	var slot *returnSlot
+	if mandatory {
 		select {
-		case _, ok := <-p.returns: // a stale return of an earlier, abandoned publish
-			drained = !ok // closed: the connection is gone
-		default:
-			drained = true
+		case p.tokens <- struct{}{}:
+		case <-ctx.Done():
+			return nil, refused, ctx.Err()
 		}
+		slot = &returnSlot{exchange: exchange, key: key, body: msg.Body}
+		p.rmu.Lock()
+		p.waiting = append(p.waiting, slot)
+		p.rmu.Unlock()
 	}
 	dc, err := p.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, mandatory, false, msg)
 	if err != nil {
+		p.settle(slot)
 		if errors.Is(err, amqp.ErrClosed) || ctx.Err() != nil {
-			return refused, err // nothing was written
+			return nil, refused, err // nothing was written
 		}
-		return ambiguous, err
+		return nil, ambiguous, err
 	}
+	return &sent{p: p, dc: dc, slot: slot}, 0, nil
+}
+
+// wait waits for the confirm of what write sent, and for a mandatory
+// send, whether the broker returned it.
+func (s *sent) wait(ctx context.Context) (outcome, error) {
 	select {
-	case <-dc.Done():
+	case <-s.dc.Done():
 	case <-ctx.Done():
+		if s.slot != nil {
+			// Its return may still come: the token stays taken until the
+			// confirm resolves (or the channel closes), so that the
+			// returns channel cannot fill.
+			s.p.background(func() {
+				<-s.dc.Done()
+				s.p.collectReturns()
+				s.p.settle(s.slot)
+			})
+		}
 		return interrupted, ctx.Err()
 	}
-	if !dc.Acked() {
-		if p.broken() {
+	if !s.dc.Acked() {
+		s.p.settle(s.slot)
+		if s.p.broken() {
 			// amqp091-go resolves pending confirms as nacks when the
 			// channel dies; that is not the broker's answer. An ack, on
 			// the other hand, is the broker's even if the connection
@@ -86,16 +192,13 @@ func (p *publisher) publish(ctx context.Context, exchange, key string, mandatory
 		}
 		return refused, errors.New("the broker refused the message (basic.nack)")
 	}
-	select {
-	case r, ok := <-p.returns:
-		if ok {
+	if s.slot != nil {
+		s.p.collectReturns()
+		if r := s.p.settle(s.slot); r != nil {
 			return returned, fmt.Errorf("returned by the broker: %d %s", r.ReplyCode, r.ReplyText)
 		}
-		// amqp091-go closes the channel when the connection drops.
-		return confirmed, nil
-	default:
-		return confirmed, nil
 	}
+	return confirmed, nil
 }
 
 // poolLimits shape the send pool.
@@ -109,6 +212,11 @@ type poolLimits struct {
 	// recycle closes, on get, a connection older than this; stale closes
 	// one idle for longer than this. 0 disables either.
 	recycle, stale time.Duration
+	// multiplex puts a publisher back as soon as a send has written its
+	// message, so that concurrent sends share connections and wait for
+	// their confirms together; otherwise a send holds its connection
+	// until the confirm, as pika's pool does.
+	multiplex bool
 }
 
 // sendPool keeps send connections for reuse: oslo rabbit's connection pool
