@@ -117,7 +117,7 @@ func encodeValue(b *bytes.Buffer, v any, depth int) error {
 	case drivers.Context:
 		return writeMap(b, x, depth)
 	case *Object:
-		return writeObject(b, x.Keys, func(k string) any { return x.Values[k] }, depth)
+		return writeObject(b, x.Keys, x.Values, depth)
 	default:
 		return encodeOther(b, v, depth)
 	}
@@ -171,19 +171,7 @@ func writeMap(b *bytes.Buffer, m map[string]any, depth int) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		writeString(b, k)
-		b.WriteString(": ")
-		if err := encodeValue(b, m[k], depth+1); err != nil {
-			return err
-		}
-	}
-	b.WriteByte('}')
-	return nil
+	return writeObject(b, keys, m, depth)
 }
 
 // objectWriter writes one JSON object member by member, in the order
@@ -227,7 +215,8 @@ func (w *objectWriter) end() ([]byte, error) {
 	return w.b.Bytes(), nil
 }
 
-func writeObject(b *bytes.Buffer, keys []string, get func(string) any, depth int) error {
+// writeObject writes the members keys names, in that order.
+func writeObject(b *bytes.Buffer, keys []string, values map[string]any, depth int) error {
 	b.WriteByte('{')
 	for i, k := range keys {
 		if i > 0 {
@@ -235,7 +224,7 @@ func writeObject(b *bytes.Buffer, keys []string, get func(string) any, depth int
 		}
 		writeString(b, k)
 		b.WriteString(": ")
-		if err := encodeValue(b, get(k), depth+1); err != nil {
+		if err := encodeValue(b, values[k], depth+1); err != nil {
 			return err
 		}
 	}

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/switchyard-dev/switchyard/drivers"
-	"github.com/switchyard-dev/switchyard/drivers/rabbit"
-	"github.com/switchyard-dev/switchyard/fake/brokertest"
 	"github.com/switchyard-dev/switchyard/internal/realbroker"
 )
 
@@ -17,20 +15,9 @@ import (
 // of poolSize connections and an RPC server on the env's target.
 func newRabbitPoolEnv(t *testing.T, poolSize int) *poolEnv {
 	t.Helper()
-	b := brokertest.New(t)
 	cfg := fastConfig()
 	cfg.Rabbit.RPCConnPoolSize = poolSize
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	d := open(t, b.URL(), cfg)
-	e := &poolEnv{t: t, ctx: ctx, b: b, d: d, send: d.(*rabbit.Driver).ConnectionName() + ":send",
-		target: drivers.Target{Topic: "pool"}}
-	l, err := d.Listen(ctx, e.target, drivers.Batch{Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Cleanup)
-	return e
+	return newPoolEnvScheme(t, "rabbit", cfg)
 }
 
 // TestRabbitSendsShareConnections: a rabbit send gives its connection back

@@ -26,15 +26,22 @@ type poolEnv struct {
 
 func newPoolEnv(t *testing.T, pool func(*drivers.PikaOptions)) *poolEnv {
 	t.Helper()
+	cfg, _ := drivers.DefaultConfig().Expand()
+	cfg.Pika.PoolRecycle, cfg.Pika.PoolStale = 0, 0
+	pool(&cfg.Pika)
+	return newPoolEnvScheme(t, "pika", cfg)
+}
+
+// newPoolEnvScheme is a driver of the scheme with cfg on a fake broker,
+// with an RPC server on the env's target.
+func newPoolEnvScheme(t *testing.T, scheme string, cfg *drivers.Config) *poolEnv {
+	t.Helper()
 	b := brokertest.New(t)
 	u, err := drivers.ParseURL(b.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Scheme = "pika"
-	cfg, _ := drivers.DefaultConfig().Expand()
-	cfg.Pika.PoolRecycle, cfg.Pika.PoolStale = 0, 0
-	pool(&cfg.Pika)
+	u.Scheme = scheme
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	d := open(t, u.Secret(), cfg)
