@@ -273,6 +273,10 @@ func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.Targe
 }
 
 func (d *Driver) listen(ctx context.Context, l *listener) (drivers.Listener, error) {
+	if err := ctx.Err(); err != nil {
+		l.cancel()
+		return nil, err // no subscription for a context that already ended (C34)
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()

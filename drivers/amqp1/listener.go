@@ -70,6 +70,9 @@ func (l *listener) start(ctx context.Context) error {
 	}
 	select {
 	case err := <-ready:
+		if err == nil {
+			err = ctx.Err() // a context that ended meanwhile wins (C34)
+		}
 		return err
 	case <-l.done: // stopped (the driver closed) before attaching
 		return drivers.ErrClosed

@@ -168,6 +168,9 @@ func (d *Driver) send(ctx context.Context, parent context.Context, s sendSpec) e
 		}
 		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(*s.body), to, d.maxSize)
 	}
+	if err := parent.Err(); err != nil {
+		return err // nothing is sent for a context that already ended (C34)
+	}
 	var last error
 	for attempt := 1; ; attempt++ {
 		conn, err := d.conn.get(ctx)

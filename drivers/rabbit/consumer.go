@@ -202,18 +202,21 @@ func (c *consumer) session(ctx context.Context, ready func()) error {
 }
 
 // waitReady waits for the consumer's first generation, its fatal error, or
-// ctx; on ctx it stops the consumer (C05, C34).
+// ctx; on ctx it stops the consumer (C05, C34). A context that ended while
+// the consumer started wins over its readiness.
 func waitReady(ctx context.Context, c *consumer, ready <-chan error) error {
+	var err error
 	select {
-	case err := <-ready:
-		if err != nil {
-			c.halt()
-			<-c.done
+	case err = <-ready:
+		if err == nil {
+			err = ctx.Err()
 		}
-		return err
 	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		c.halt()
 		<-c.done
-		return ctx.Err()
 	}
+	return err
 }

@@ -233,6 +233,9 @@ func (d *Driver) publish(ctx context.Context, s publishSpec) error {
 	if len(s.msg.Body) > d.maxSize {
 		return fmt.Errorf("%w: %d bytes to %s, the limit is %d", drivers.ErrMessageTooLarge, len(s.msg.Body), address, d.maxSize)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // nothing is written for a context that already ended (C34)
+	}
 	var last error
 	for attempt := 1; ; attempt++ {
 		if d.isClosed() {
@@ -429,6 +432,9 @@ func (d *Driver) ListenForNotifications(ctx context.Context, tps []drivers.Targe
 }
 
 func (d *Driver) listen(ctx context.Context, kind listenerKind, queues []queueDecl, b drivers.Batch, purpose string) (drivers.Listener, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // no subscription for a context that already ended (C34)
+	}
 	l := newListener(d, kind, queues, b, purpose)
 	d.mu.Lock()
 	if d.closed {
