@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/fake/fault"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp091"
+	"github.com/switchyard-dev/switchyard/fake/internal/eventlog"
 )
 
 // Defaults of Options, RabbitMQ's where RabbitMQ has one.
@@ -133,7 +134,7 @@ type Broker struct {
 	log    *slog.Logger
 	faults fault.Consulter
 	inj    *fault.Injector // the injector, when Faults is one
-	events *eventLog
+	events *eventlog.Log[Event]
 	sched  *scheduler
 	store  *store // nil without Options.Dir
 
@@ -174,7 +175,7 @@ func Start(ctx context.Context, opts Options) (*Broker, error) {
 		log:   opts.Logger,
 		conns: map[*conn]struct{}{}, attempts: map[string]int{},
 	}
-	b.events = newEventLog(opts.EventLogSize)
+	b.events = eventlog.New(opts.EventLogSize, stampEvent)
 	b.faults = opts.Faults
 	if b.faults == nil {
 		b.faults = fault.New(opts.FaultSeed)

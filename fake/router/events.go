@@ -1,12 +1,11 @@
 package router
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/switchyard-dev/switchyard/fake/internal/eventlog"
 )
 
 // EventType says what an Event records.
@@ -69,127 +68,34 @@ func (e Event) String() string {
 
 // ErrEventsLost is returned by Subscription.Next when events the
 // subscription had not read were discarded because the log is bounded.
-var ErrEventsLost = errors.New("router: events were discarded before they were read")
+var ErrEventsLost = eventlog.ErrLost
 
-// eventLog keeps the most recent events in a ring and wakes waiters.
-type eventLog struct {
-	mu      sync.Mutex
-	ring    []Event
-	next    uint64
-	changed chan struct{}
-	off     bool
+// stampEvent gives an event its place in the log.
+func stampEvent(e Event, seq uint64) Event {
+	e.Seq = seq
+	return e
 }
 
-func newEventLog(size int) *eventLog {
-	l := &eventLog{next: 1}
-	if size < 0 {
-		l.off = true
-	} else {
-		l.ring = make([]Event, size)
-	}
-	return l
-}
-
-func (l *eventLog) oldest() uint64 {
-	if n := uint64(len(l.ring)); l.next-1 > n {
-		return l.next - n
-	}
-	return 1
-}
-
-func (l *eventLog) add(e Event) {
-	if l.off {
+// emit records an event, with the time now unless it has one.
+func (r *Router) emit(e Event) {
+	if r.events.Off() {
 		return
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	l.mu.Lock()
-	e.Seq = l.next
-	l.next++
-	l.ring[(e.Seq-1)%uint64(len(l.ring))] = e
-	ch := l.changed
-	l.changed = nil
-	l.mu.Unlock()
-	if ch != nil {
-		close(ch)
-	}
+	r.events.Add(e)
 }
 
 // Events returns the retained events, oldest first.
 func (r *Router) Events() []Event {
-	l := r.events
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.off {
-		return nil
-	}
-	var out []Event
-	for s := l.oldest(); s < l.next; s++ {
-		out = append(out, l.ring[(s-1)%uint64(len(l.ring))])
-	}
-	return out
+	evs, _ := r.events.Since(1)
+	return evs
 }
 
-// Subscription reads the event log from the point it was created.
-type Subscription struct {
-	log  *eventLog
-	next uint64
-}
+// Subscription reads the event log in order from the point it was
+// created; Next waits for the next event, WaitFor for one that matches.
+type Subscription = eventlog.Subscription[Event]
 
 // Subscribe returns a Subscription that reads events logged from now on.
-func (r *Router) Subscribe() *Subscription {
-	r.events.mu.Lock()
-	defer r.events.mu.Unlock()
-	return &Subscription{log: r.events, next: r.events.next}
-}
-
-// Next returns the next event, waiting for one until ctx ends.
-func (s *Subscription) Next(ctx context.Context) (Event, error) {
-	for {
-		l := s.log
-		l.mu.Lock()
-		if l.off {
-			l.mu.Unlock()
-			return Event{}, errors.New("router: the event log is disabled")
-		}
-		if s.next < l.next {
-			if o := l.oldest(); s.next < o {
-				s.next = o
-				l.mu.Unlock()
-				return Event{}, ErrEventsLost
-			}
-			e := l.ring[(s.next-1)%uint64(len(l.ring))]
-			s.next++
-			l.mu.Unlock()
-			return e, nil
-		}
-		if l.changed == nil {
-			l.changed = make(chan struct{})
-		}
-		wait := l.changed
-		l.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		}
-	}
-}
-
-// WaitFor reads events until one satisfies match and returns it, failing
-// when ctx ends first.
-func (s *Subscription) WaitFor(ctx context.Context, match func(Event) bool) (Event, error) {
-	for {
-		e, err := s.Next(ctx)
-		if errors.Is(err, ErrEventsLost) {
-			continue
-		}
-		if err != nil {
-			return Event{}, err
-		}
-		if match(e) {
-			return e, nil
-		}
-	}
-}
+func (r *Router) Subscribe() *Subscription { return r.events.Subscribe() }

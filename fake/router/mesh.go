@@ -154,7 +154,7 @@ func (r *Router) runSubscription(ctx context.Context, p *peer, address string) {
 func (r *Router) fromPeerLocked(p *peer, rcv *amqp.Receiver, m *amqp.Message, address string, payload []byte) {
 	conn := "mesh:" + p.addr
 	r.totals.Received++
-	r.events.add(Event{Type: EventReceived, Connection: conn, Address: address, Link: rcv.LinkName(), BodyHash: bodyHash(payload)})
+	r.emit(Event{Type: EventReceived, Connection: conn, Address: address, Link: rcv.LinkName(), BodyHash: bodyHash(payload)})
 	t := &transit{
 		dispose: func(s amqp10.DeliveryState) { r.meshSettleLocked(rcv, m, s) },
 		conn:    conn, link: rcv.LinkName(), address: address, routing: true,
@@ -168,7 +168,7 @@ func (r *Router) fromPeerLocked(p *peer, rcv *amqp.Receiver, m *amqp.Message, ad
 	switch {
 	case copies == 0:
 		r.totals.ReleasedNoConsumer++
-		r.events.add(Event{Type: EventReleased, Connection: conn, Address: address, Link: rcv.LinkName()})
+		r.emit(Event{Type: EventReleased, Connection: conn, Address: address, Link: rcv.LinkName()})
 		r.settleLocked(t, amqp10.Released{})
 	case t.pending == 0:
 		r.finishLocked(t)

@@ -15,6 +15,7 @@ import (
 	"github.com/switchyard-dev/switchyard/fake/fault"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10"
 	"github.com/switchyard-dev/switchyard/fake/internal/amqp10conn"
+	"github.com/switchyard-dev/switchyard/fake/internal/eventlog"
 )
 
 // Distribution is how a router spreads an address's messages over its
@@ -172,7 +173,7 @@ type Router struct {
 	log     *slog.Logger
 	faults  fault.Consulter
 	inj     *fault.Injector
-	events  *eventLog
+	events  *eventlog.Log[Event]
 	ln      net.Listener
 	addr    string
 	prefixs []Address // longest prefix first
@@ -212,7 +213,7 @@ func Start(ctx context.Context, opts Options) (*Router, error) {
 	r := &Router{
 		opts:    opts,
 		log:     opts.Logger,
-		events:  newEventLog(opts.EventLogSize),
+		events:  eventlog.New(opts.EventLogSize, stampEvent),
 		prefixs: prefixes,
 		conns:   map[*rconn]struct{}{},
 		nodes:   map[string]*node{},

@@ -104,14 +104,14 @@ func (rc *rconn) Open(c *amqp10conn.Conn) *amqp10.Error {
 	}
 	if _, on := r.faults.Check(fault.RefuseConnections, fault.Point{Connection: rc.name}); on {
 		rc.refused = true
-		r.events.add(Event{Type: EventConnectionRefused, Connection: rc.name, Reason: string(amqp10.CondConnectionForced)})
+		r.emit(Event{Type: EventConnectionRefused, Connection: rc.name, Reason: string(amqp10.CondConnectionForced)})
 		return &amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "connections refused by an injected fault"}
 	}
 	rc.opened = true
 	rc.mesh = strings.HasPrefix(rc.name, meshPrefix)
 	rc.links = map[*amqp10conn.Link]any{}
 	r.totals.ConnectionsOpened++
-	r.events.add(Event{Type: EventConnectionOpened, Connection: rc.name})
+	r.emit(Event{Type: EventConnectionOpened, Connection: rc.name})
 	return nil
 }
 
@@ -164,7 +164,7 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 		return &amqp10.Error{Condition: amqp10.CondConnectionForced, Description: "router shutting down"}
 	}
 	refuse := func(cond amqp10.Symbol, desc string) *amqp10.Error {
-		r.events.add(Event{Type: EventLinkRefused, Connection: rc.name, Link: l.Name(), Role: roleName(!l.Role()), Reason: string(cond) + ": " + desc})
+		r.emit(Event{Type: EventLinkRefused, Connection: rc.name, Link: l.Name(), Role: roleName(!l.Role()), Reason: string(cond) + ": " + desc})
 		return &amqp10.Error{Condition: cond, Description: desc}
 	}
 	if (l.Source != nil && l.Source.Dynamic || l.Target != nil && l.Target.Dynamic) && r.opts.NoDynamic {
@@ -204,7 +204,7 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 		}
 		rc.links[l] = c
 		r.totals.LinksAttached++
-		r.events.add(Event{Type: EventLinkAttached, Connection: rc.name, Address: n.address, Link: l.Name(), Role: "receiver"})
+		r.emit(Event{Type: EventLinkAttached, Connection: rc.name, Address: n.address, Link: l.Name(), Role: "receiver"})
 		return nil
 	}
 	// The client sends to Target.
@@ -228,7 +228,7 @@ func (rc *rconn) Attach(l *amqp10conn.Link) *amqp10.Error {
 	}
 	rc.links[l] = p
 	r.totals.LinksAttached++
-	r.events.add(Event{Type: EventLinkAttached, Connection: rc.name, Address: address, Link: l.Name(), Role: "sender"})
+	r.emit(Event{Type: EventLinkAttached, Connection: rc.name, Address: address, Link: l.Name(), Role: "sender"})
 	r.creditLocked(p)
 	return nil
 }
@@ -337,13 +337,13 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	}
 	r.totals.Received++
 	ev := Event{Type: EventReceived, Connection: rc.name, Address: address, Link: in.Link().Name(), Presettled: in.Settled}
-	if !r.events.off {
+	if !r.events.Off() {
 		ev.BodyHash = bodyHash(in.Payload)
 	}
 	if n != nil {
 		n.stats.Received++
 	}
-	r.events.add(ev)
+	r.emit(ev)
 
 	if r.faults.Any(fault.EarlyAck) {
 		if _, on := r.faults.Check(fault.EarlyAck, rc.point(address)); on {
@@ -363,7 +363,7 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 			}
 			if copies == 0 {
 				r.totals.Dropped++
-				r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "early-ack mutant"})
+				r.emit(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "early-ack mutant"})
 			}
 			return
 		}
@@ -374,7 +374,7 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 			// Mutant: tell the sender accepted and forward nothing.
 			in.Dispose(amqp10.Accepted{})
 			r.totals.Dropped++
-			r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "lose-acknowledged mutant"})
+			r.emit(Event{Type: EventDropped, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "lose-acknowledged mutant"})
 			return
 		}
 	}
@@ -392,7 +392,7 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 				if k == fault.ModifyDeliveries {
 					state = amqp10.Modified{DeliveryFailed: true}
 				}
-				r.events.add(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "fault " + string(k)})
+				r.emit(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name(), Reason: "fault " + string(k)})
 				r.settleLocked(t, state)
 				return
 			}
@@ -417,13 +417,13 @@ func (rc *rconn) Delivery(in *amqp10conn.Incoming) {
 	switch {
 	case copies == 0 && in.Settled:
 		r.totals.Dropped++
-		r.events.add(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "no consumer"})
+		r.emit(Event{Type: EventDropped, Connection: rc.name, Address: address, Reason: "no consumer"})
 	case copies == 0:
 		r.totals.ReleasedNoConsumer++
 		if n != nil {
 			n.stats.Released++
 		}
-		r.events.add(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name()})
+		r.emit(Event{Type: EventReleased, Connection: rc.name, Address: address, Link: in.Link().Name()})
 		t.routing = false
 		r.settleLocked(t, amqp10.Released{})
 	case t != nil:
@@ -522,7 +522,7 @@ func (r *Router) flushBacklogLocked(c *consumer) {
 func (r *Router) dropCopyLocked(c *consumer, q queued) {
 	if q.t == nil {
 		r.totals.Dropped++
-		r.events.add(Event{Type: EventDropped, Connection: c.rc.name, Address: c.n.address, Link: c.l.Name(), Reason: "consumer went away before it had credit"})
+		r.emit(Event{Type: EventDropped, Connection: c.rc.name, Address: c.n.address, Link: c.l.Name(), Reason: "consumer went away before it had credit"})
 		return
 	}
 	r.copyDoneLocked(q.t, amqp10.Released{})
@@ -531,8 +531,8 @@ func (r *Router) dropCopyLocked(c *consumer, q queued) {
 func (r *Router) forwardedLocked(c *consumer, n *node, payload []byte) {
 	r.totals.Forwarded++
 	n.stats.Forwarded++
-	if !r.events.off {
-		r.events.add(Event{Type: EventForwarded, Connection: c.rc.name, Address: n.address, Link: c.l.Name(), BodyHash: bodyHash(payload)})
+	if !r.events.Off() {
+		r.emit(Event{Type: EventForwarded, Connection: c.rc.name, Address: n.address, Link: c.l.Name(), BodyHash: bodyHash(payload)})
 	}
 }
 
@@ -721,7 +721,7 @@ func (r *Router) sendOutcomeLocked(t *transit) {
 	if n := r.nodes[t.address]; n != nil {
 		n.stats.Settled++
 	}
-	r.events.add(Event{Type: EventSettled, Connection: t.conn, Address: t.address, Link: t.link, Outcome: outcomeName(t.final)})
+	r.emit(Event{Type: EventSettled, Connection: t.conn, Address: t.address, Link: t.link, Outcome: outcomeName(t.final)})
 }
 
 // Settled implements amqp10conn.Handler: a sender settled a delivery
@@ -754,7 +754,7 @@ func (r *Router) detachedLocked(rc *rconn, l *amqp10conn.Link, err *amqp10.Error
 			n.rr = 0
 		}
 		ev.Address, ev.Role = n.address, "receiver"
-		r.events.add(ev)
+		r.emit(ev)
 		// Deliveries the consumer never settled failed there: as
 		// qpid-dispatch does, tell their senders modified (delivery-failed).
 		for o, t := range x.unsettled {
@@ -778,7 +778,7 @@ func (r *Router) detachedLocked(rc *rconn, l *amqp10conn.Link, err *amqp10.Error
 			r.forgetLocked(n)
 		}
 		ev.Role = "sender"
-		r.events.add(ev)
+		r.emit(ev)
 	}
 }
 
@@ -805,7 +805,7 @@ func (rc *rconn) Closed(c *amqp10conn.Conn, err error) {
 		if err != nil {
 			ev.Reason = err.Error()
 		}
-		r.events.add(ev)
+		r.emit(ev)
 	}
 }
 
