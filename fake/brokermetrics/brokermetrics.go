@@ -22,7 +22,6 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchyard-dev/switchyard/fake/broker"
 	"github.com/switchyard-dev/switchyard/internal/metricshttp"
@@ -200,10 +199,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // Handler returns an HTTP handler serving b's metrics, and those of the
 // extra collectors, in the Prometheus exposition formats.
 func Handler(b *broker.Broker, extra ...prometheus.Collector) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(b))
-	reg.MustRegister(extra...)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return metricshttp.Handler(append([]prometheus.Collector{NewCollector(b)}, extra...)...)
 }
 
 // Server is an HTTP server for metrics started by Listen.

@@ -24,7 +24,6 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchyard-dev/switchyard/fake/router"
 	"github.com/switchyard-dev/switchyard/internal/metricshttp"
@@ -159,10 +158,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 // Handler returns an HTTP handler serving r's metrics, and those of the
 // extra collectors, in the Prometheus exposition formats.
 func Handler(r *router.Router, extra ...prometheus.Collector) http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewCollector(r))
-	reg.MustRegister(extra...)
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return metricshttp.Handler(append([]prometheus.Collector{NewCollector(r)}, extra...)...)
 }
 
 // Server is an HTTP server for metrics started by Listen.

@@ -8,7 +8,18 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// Handler returns an HTTP handler serving the collectors' metrics in the
+// Prometheus exposition formats, from a registry of their own.
+func Handler(collectors ...prometheus.Collector) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors...)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
 
 // Server is an HTTP server for metrics started by Listen.
 type Server struct {
